@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import express from 'express';
+import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
+import { ZodError } from 'zod';
+import { AppError } from './errors';
+import type { Logger } from './logger';
+
+export const BODY_LIMIT = '64kb';
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    id: string;
+  }
+}
+
+/** An Express app with request ids, strict JSON bodies and the one error mapper. */
+export function createHttpApp(logger: Logger, mount: (app: Express) => void): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(requestId);
+  app.use(requireJsonBody);
+  app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }));
+  app.get('/health', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  mount(app);
+  app.use((_req, _res, next) => next(new AppError(404, 'not_found', 'no such route')));
+  app.use(errorHandler(logger));
+  return app;
+}
+
+const requestId: RequestHandler = (req, res, next) => {
+  const incoming = req.header('x-request-id');
+  req.id = incoming && /^[\w.-]{1,100}$/.test(incoming) ? incoming : randomUUID();
+  res.setHeader('X-Request-Id', req.id);
+  next();
+};
+
+const requireJsonBody: RequestHandler = (req, _res, next) => {
+  const hasBody = Number(req.header('content-length') ?? 0) > 0 || req.header('transfer-encoding');
+  if (hasBody && !req.is('application/json')) {
+    next(new AppError(415, 'unsupported_media_type', 'the body must be application/json'));
+    return;
+  }
+  next();
+};
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+}
+
+function toAppError(err: unknown): AppError | undefined {
+  if (err instanceof AppError) return err;
+  if (err instanceof ZodError) {
+    return new AppError(
+      400,
+      'validation_failed',
+      'the request is invalid',
+      err.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+    );
+  }
+  const parserError = err as BodyParserError;
+  if (parserError.type === 'entity.too.large') {
+    return new AppError(413, 'payload_too_large', `the body is larger than ${BODY_LIMIT}`);
+  }
+  if (parserError.type === 'entity.parse.failed') {
+    return new AppError(400, 'malformed_json', 'the body is not valid JSON');
+  }
+  if (parserError.type?.startsWith('encoding.') || parserError.type === 'charset.unsupported') {
+    return new AppError(415, 'unsupported_media_type', 'the body encoding is not supported');
+  }
+  return undefined;
+}
+
+function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const known = toAppError(err);
+    if (!known) {
+      // No stack, SQL or token goes out; the log keeps the detail under the request id.
+      logger.error({ err, requestId: req.id, path: req.path }, 'unhandled error');
+    }
+    const e = known ?? new AppError(500, 'internal_error', 'an unexpected error occurred');
+    res.status(e.status).set(e.headers);
+    res.json({
+      error: { code: e.code, message: e.message, details: e.details ?? null, requestId: req.id },
+    });
+  };
+}
+
+/** Listens on 127.0.0.1; `close` stops accepting and waits for requests in flight. */
+export async function listen(
+  app: Express,
+  port: number,
+): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(port, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
+  });
+  const address = server.address();
+  const bound = typeof address === 'object' && address ? address.port : port;
+  const close = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.close((err) => (err ? reject(err) : resolve()));
+      server.closeIdleConnections();
+    });
+  return { server, port: bound, close };
+}

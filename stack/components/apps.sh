@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The project's own services, run from the compiled dist/ folder.
+app_fn() { echo "${1//-/_}"; }
+
+app_entry() {
+  case "$1" in
+    api) echo dist/api/main.js ;;
+    produto) echo dist/produto/main.js ;;
+    provider-sandbox) echo dist/provider-sandbox/main.js ;;
+    process-purchases) echo dist/workers/process-purchases.js ;;
+    payment-processing) echo dist/workers/payment-processing.js ;;
+  esac
+}
+
+app_start() {
+  is_running "$1" && return 0
+  (cd "$REPO_ROOT" && start_daemon "$1" node "$(app_entry "$1")")
+}
+
+http_health() { curl -fsS -o /dev/null "http://127.0.0.1:$1/health"; }
+api_ready() { http_health 3000; }
+produto_ready() { http_health 3001; }
+provider_sandbox_ready() { http_health 3002; }
+
+# A worker is ready once the server sees it polling its task queue.
+worker_polling() {
+  "$TEMPORAL_BIN" task-queue describe --address 127.0.0.1:7233 --task-queue "$1" 2>/dev/null |
+    grep -q "$1\|workflow\|activity" && grep -q '"worker started"' "$LOG_DIR/$1.log"
+}
+process_purchases_ready() { worker_polling process-purchases; }
+payment_processing_ready() { worker_polling payment-processing; }
