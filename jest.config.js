@@ -7,6 +7,8 @@ const common = {
 };
 
 module.exports = {
+  // Integration tests drive real engines; this is per test, not per suite.
+  testTimeout: 120000,
   projects: [
     {
       ...common,
@@ -18,7 +20,6 @@ module.exports = {
       ...common,
       displayName: 'integration',
       testMatch: ['<rootDir>/**/*.int.test.ts'],
-      testTimeout: 120000,
     },
   ],
 };

@@ -90,13 +90,14 @@ function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-/** Listens on 127.0.0.1; `close` stops accepting and waits for requests in flight. */
+/** Listens on `host` (loopback unless told otherwise); `close` stops accepting and waits for requests in flight. */
 export async function listen(
   app: Express,
   port: number,
+  host = '127.0.0.1',
 ): Promise<{ server: Server; port: number; close: () => Promise<void> }> {
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, '127.0.0.1', (err?: Error) => (err ? reject(err) : resolve(s)));
+    const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;

@@ -1,5 +1,5 @@
-import { Kafka, logLevel } from 'kafkajs';
-import type { Admin } from 'kafkajs';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import type { Admin, Producer } from 'kafkajs';
 
 export const TOPICS = [
   // Keyed by purchase id: 6 partitions keep per-purchase order and leave room for consumers.
@@ -18,4 +18,13 @@ export async function ensureTopics(admin: Admin): Promise<void> {
   if (missing.length > 0) {
     await admin.createTopics({ topics: missing, waitForLeaders: true });
   }
+}
+
+/** Idempotent, one request in flight: no duplicates and no reordering on retries. */
+export function createProducer(kafka: Kafka): Producer {
+  return kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
+    createPartitioner: Partitioners.DefaultPartitioner,
+  });
 }

@@ -1,34 +1,76 @@
+import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../common/config';
+import type { Config } from '../common/config';
+import { createPrisma } from '../common/db';
 import { createKafka, ensureTopics } from '../common/kafka';
+import { cancelSignal, retrySignal } from '../workflows/contract';
+import { readDeadLetters } from './dlq';
 import { migrate } from './migrate';
+import { seedLocal } from './seed';
 
-/** Operator commands: `node dist/ops/cli.js <command>`. */
+const USAGE = `usage: node dist/ops/cli.js <command>
+  migrate                      apply prisma/migrations
+  setup                        migrate, create Kafka topics, seed local keys (not in production)
+  dlq list                     print the payments.dlq messages
+  dlq retry <purchaseId>       charge a FAILED purchase again under the same idempotency key
+  dlq cancel <purchaseId>      release the stock of a FAILED purchase and cancel it`;
+
+async function setup(config: Config): Promise<void> {
+  const applied = await migrate(config.DATABASE_URL);
+  if (applied.length) console.log(`applied migrations: ${applied.join(', ')}`);
+  const admin = createKafka(config.KAFKA_BROKERS, 'gateway-ops').admin();
+  await admin.connect();
+  try {
+    await ensureTopics(admin);
+  } finally {
+    await admin.disconnect();
+  }
+  if (config.NODE_ENV !== 'production') {
+    const prisma = createPrisma(config.DATABASE_URL, 1);
+    await seedLocal(prisma);
+    await prisma.$disconnect();
+  }
+}
+
+/** Sends an operator signal to the workflow of a FAILED purchase. */
+async function signalPurchase(config: Config, purchaseId: string, action: 'retry' | 'cancel') {
+  const prisma = createPrisma(config.DATABASE_URL, 1);
+  const purchase = await prisma.purchase.findUnique({ where: { id: purchaseId } });
+  await prisma.$disconnect();
+  if (!purchase) throw new Error(`purchase ${purchaseId} not found`);
+  if (purchase.status !== 'FAILED') {
+    throw new Error(
+      `purchase ${purchaseId} is ${purchase.status}; only FAILED purchases wait for an operator`,
+    );
+  }
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const handle = client.workflow.getHandle(purchase.workflowId);
+  if (action === 'retry') await handle.signal(retrySignal);
+  else await handle.signal(cancelSignal, { reason: 'canceled_by_operator' });
+  await connection.close();
+  console.log(`sent ${action} to ${purchase.workflowId}`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const config = loadConfig();
-  const [command] = argv;
-  switch (command) {
-    case 'migrate': {
-      const applied = await migrate(config.DATABASE_URL);
-      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
-      return 0;
-    }
-    case 'setup': {
-      // Everything the platform needs after the engines are up; safe to run again.
-      const applied = await migrate(config.DATABASE_URL);
-      if (applied.length) console.log(`applied migrations: ${applied.join(', ')}`);
-      const admin = createKafka(config.KAFKA_BROKERS, 'gateway-ops').admin();
-      await admin.connect();
-      try {
-        await ensureTopics(admin);
-      } finally {
-        await admin.disconnect();
-      }
-      return 0;
-    }
-    default:
-      console.error('usage: cli <migrate | setup>');
-      return 2;
+  const [command, sub, arg] = argv;
+  if (command === 'migrate') {
+    const applied = await migrate(config.DATABASE_URL);
+    console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+  } else if (command === 'setup') {
+    await setup(config);
+  } else if (command === 'dlq' && sub === 'list') {
+    const letters = await readDeadLetters(createKafka(config.KAFKA_BROKERS, 'gateway-ops'));
+    for (const l of letters) console.log(JSON.stringify(l));
+    console.error(`${letters.length} message(s)`);
+  } else if (command === 'dlq' && (sub === 'retry' || sub === 'cancel') && arg) {
+    await signalPurchase(config, arg, sub);
+  } else {
+    console.error(USAGE);
+    return 2;
   }
+  return 0;
 }
 
 main(process.argv.slice(2)).then(

@@ -32,8 +32,15 @@ start_daemon() {
   if is_running "$name"; then
     return 0
   fi
-  setsid nohup "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
-  echo $! >"$RUN_DIR/$name.pid"
+  rm -f "$RUN_DIR/$name.pid"
+  # The child writes its own pid before exec, so the pid file is right even if setsid forks.
+  setsid bash -c 'echo $$ >"$1"; shift; exec "$@"' _ "$RUN_DIR/$name.pid" "$@" \
+    >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  local waited=0
+  while [[ ! -s "$RUN_DIR/$name.pid" ]] && ((waited < 50)); do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
 }
 
 # stop_daemon NAME [TIMEOUT]: SIGTERM the process group, SIGKILL after TIMEOUT seconds.
@@ -86,6 +93,10 @@ mvn_fetch() {
   rm -rf "$out"
   mkdir -p "$out"
   mvn -B -q -f "$pom_dir/pom.xml" -Dmaven.repo.local="$CACHE_DIR/m2" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out" >&2
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$out" >&2 ||
+    {
+      rm -rf "$out"
+      return 1
+    }
   touch "$out/.complete"
 }

@@ -44,6 +44,7 @@ install_all() {
 
 infra_up() {
   install_all
+  build
   for c in mariadb kafka opensearch temporal; do
     is_running "$c" || "${c}_start"
   done
@@ -119,7 +120,6 @@ case "$cmd" in
   up)
     start=$SECONDS
     infra_up
-    build
     apps_up
     print_urls
     say "up in $((SECONDS - start))s"
@@ -135,7 +135,6 @@ case "$cmd" in
   test)
     # Infra only: the tests start the app pieces they need in-process, on their own queues.
     infra_up
-    build
     cd "$REPO_ROOT" && npx jest --ci
     ;;
   *)

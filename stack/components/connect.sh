@@ -4,7 +4,7 @@
 # Uses the jars that stack/components/kafka.sh downloads (sourced here if it was not yet).
 
 if [[ "$(type -t kafka_fetch_jars)" != function ]]; then
-  # shellcheck source=kafka.sh
+  # shellcheck source-path=SCRIPTDIR source=kafka.sh
   source "$REPO_ROOT/stack/components/kafka.sh"
 fi
 
@@ -59,6 +59,10 @@ connect_start() {
   fi
   if port_open "$CONNECT_PORT"; then
     say "port $CONNECT_PORT is taken by a process this stack did not start; not starting Connect"
+    return 1
+  fi
+  if ! kafka_ready; then
+    say "Kafka is not ready on 127.0.0.1:$KAFKA_PORT; start it (and wait_ready kafka) before Connect"
     return 1
   fi
   connect_install

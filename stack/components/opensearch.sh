@@ -58,8 +58,6 @@ network.host: 127.0.0.1
 discovery.type: single-node
 # Dev box shared with other services: never flip indices to read-only on a full-ish disk.
 cluster.routing.allocation.disk.threshold_enabled: false
-# Deleting indices needs explicit names (no wildcards, no _all).
-action.destructive_requires_name: true
 YAML
   # Console only: start_daemon sends it to $LOG_DIR/opensearch.log. The header_warning
   # appender puts deprecation warnings into HTTP "Warning" headers, as in the distribution.

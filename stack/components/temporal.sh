@@ -4,12 +4,14 @@
 TEMPORAL_BIN="$CACHE_DIR/bin/temporal"
 
 temporal_install() {
-  if [[ -x "$TEMPORAL_BIN" ]] && "$TEMPORAL_BIN" --version 2>/dev/null | grep -q "$TEMPORAL_CLI_VERSION"; then
+  # `go install` builds report version 0.0.0-DEV, so a stamp file records what was built.
+  if [[ -x "$TEMPORAL_BIN" && "$(cat "$TEMPORAL_BIN.version" 2>/dev/null)" == "$TEMPORAL_CLI_VERSION" ]]; then
     return 0
   fi
   say "building temporal CLI v$TEMPORAL_CLI_VERSION with go install (slow the first time; cached in $CACHE_DIR)"
   GOPATH="$CACHE_DIR/gopath" GOCACHE="$CACHE_DIR/gocache" GOBIN="$CACHE_DIR/bin" CGO_ENABLED=0 \
     go install "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION" >&2
+  echo "$TEMPORAL_CLI_VERSION" >"$TEMPORAL_BIN.version"
 }
 
 temporal_start() {

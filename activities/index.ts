@@ -1,0 +1,3 @@
+export { createPurchaseActivities } from './purchases';
+export { createPaymentActivities } from './payments';
+export type { PaymentFailureDetails } from './payments';

@@ -1,0 +1,172 @@
+import type { Producer } from 'kafkajs';
+import { Prisma } from '../generated/prisma/client';
+import type { PrismaClient } from '../common/db';
+import { workflowIdFor } from '../workflows/contract';
+import type { PurchaseInput, PurchaseLine, PurchaseStatus } from '../workflows/contract';
+import { DLQ_TOPIC, EVENTS_TOPIC, publish } from './events';
+import type { EventInput } from './events';
+import { purchaseFingerprint } from './fingerprint';
+import type { FingerprintInput } from './fingerprint';
+
+export interface StatusChange {
+  purchaseId: string;
+  to: PurchaseStatus;
+  reason?: string;
+  attempts?: number;
+  lastError?: string;
+  chargeId?: string;
+  duplicateOf?: string;
+}
+
+/** Writes a purchase, its lines and its RECEIVED event in one transaction. */
+export async function insertPurchase(
+  tx: Prisma.TransactionClient,
+  input: PurchaseInput,
+  workflowId: string,
+): Promise<void> {
+  await tx.purchase.create({
+    data: {
+      id: input.purchaseId,
+      merchantId: input.merchantId,
+      customerId: input.customerId,
+      idempotencyKey: input.idempotencyKey,
+      workflowId,
+      amountMinor: BigInt(input.amountMinor),
+      currency: input.currency,
+      status: 'RECEIVED',
+      metadata: input.metadata ?? Prisma.JsonNull,
+      createdAt: new Date(input.createdAt),
+    },
+  });
+  await tx.purchaseItem.createMany({
+    data: input.items.map((item, line) => ({ purchaseId: input.purchaseId, line, ...item })),
+  });
+  await tx.purchaseEvent.create({
+    data: { purchaseId: input.purchaseId, toStatus: 'RECEIVED' },
+  });
+}
+
+/** Total quantity per product, in a fixed order so concurrent reservations lock rows alike. */
+function quantitiesByProduct(items: PurchaseLine[]): [string, number][] {
+  const totals = new Map<string, number>();
+  for (const item of items)
+    totals.set(item.productId, (totals.get(item.productId) ?? 0) + item.quantity);
+  return [...totals].sort(([a], [b]) => (a < b ? -1 : 1));
+}
+
+class OutOfStock extends Error {}
+
+export function createPurchaseActivities(deps: { prisma: PrismaClient; producer: Producer }) {
+  const { prisma, producer } = deps;
+  return {
+    /** Step 1. The api normally wrote the row already; this makes the workflow self-sufficient. */
+    async persistPurchase(input: PurchaseInput): Promise<void> {
+      const workflowId = workflowIdFor(input.merchantId, input.idempotencyKey);
+      await prisma.$transaction(async (tx) => {
+        const existing = await tx.purchase.findUnique({ where: { id: input.purchaseId } });
+        if (!existing) await insertPurchase(tx, input, workflowId);
+      });
+    },
+
+    /** Appends to the audit trail; a repeat of the same change is a no-op. */
+    async recordStatus(change: StatusChange): Promise<void> {
+      await prisma.$transaction(async (tx) => {
+        const rows = await tx.$queryRaw<{ status: string }[]>`
+          SELECT status FROM purchases WHERE id = ${change.purchaseId} FOR UPDATE`;
+        const current = rows[0]?.status;
+        if (current === undefined) throw new Error(`purchase ${change.purchaseId} does not exist`);
+        if (current === change.to) return;
+        await tx.purchase.update({
+          where: { id: change.purchaseId },
+          data: {
+            status: change.to,
+            reason: change.reason ?? null,
+            version: { increment: 1 },
+            ...(change.attempts !== undefined && { attempts: change.attempts }),
+            ...(change.lastError !== undefined && { lastError: change.lastError.slice(0, 500) }),
+            ...(change.chargeId !== undefined && { providerChargeId: change.chargeId }),
+            ...(change.duplicateOf !== undefined && { duplicateOf: change.duplicateOf }),
+          },
+        });
+        await tx.purchaseEvent.create({
+          data: {
+            purchaseId: change.purchaseId,
+            fromStatus: current,
+            toStatus: change.to,
+            reason: change.reason ?? change.lastError?.slice(0, 500) ?? null,
+          },
+        });
+      });
+    },
+
+    /**
+     * Step 2. Holds the purchase's fingerprint for the window. Returns the id of an
+     * earlier purchase that holds it, or undefined when this purchase is first.
+     */
+    async claimFingerprint(
+      input: FingerprintInput & { purchaseId: string; windowMs: number },
+    ): Promise<string | undefined> {
+      const fingerprint = purchaseFingerprint(input);
+      const expiresAt = new Date(Date.now() + input.windowMs);
+      return prisma.$transaction(async (tx) => {
+        // Take the row lock first so two concurrent claims cannot both win.
+        await tx.$executeRaw`
+          INSERT INTO purchase_fingerprints (fingerprint, purchase_id, expires_at)
+          VALUES (${fingerprint}, ${input.purchaseId}, ${expiresAt})
+          ON DUPLICATE KEY UPDATE
+            purchase_id = IF(expires_at < CURRENT_TIMESTAMP(3), VALUES(purchase_id), purchase_id),
+            expires_at = IF(expires_at < CURRENT_TIMESTAMP(3), VALUES(expires_at), expires_at)`;
+        const holder = await tx.purchaseFingerprint.findUnique({ where: { fingerprint } });
+        return holder && holder.purchaseId !== input.purchaseId ? holder.purchaseId : undefined;
+      });
+    },
+
+    /** Step 3. All lines or none, with a conditional decrement per product. */
+    async reserveStock(input: { purchaseId: string; items: PurchaseLine[] }): Promise<boolean> {
+      try {
+        await prisma.$transaction(async (tx) => {
+          const already = await tx.stockReservation.findUnique({
+            where: { purchaseId: input.purchaseId },
+          });
+          if (already) return;
+          for (const [productId, quantity] of quantitiesByProduct(input.items)) {
+            const updated = await tx.$executeRaw`
+              UPDATE products SET stock = stock - ${quantity}, version = version + 1
+              WHERE id = ${productId} AND stock >= ${quantity}`;
+            if (updated !== 1) throw new OutOfStock();
+          }
+          await tx.stockReservation.create({ data: { purchaseId: input.purchaseId } });
+        });
+        return true;
+      } catch (err) {
+        if (err instanceof OutOfStock) return false;
+        throw err;
+      }
+    },
+
+    /** Compensation for reserveStock; releasing twice gives stock back once. */
+    async releaseStock(purchaseId: string): Promise<void> {
+      await prisma.$transaction(async (tx) => {
+        const released = await tx.stockReservation.updateMany({
+          where: { purchaseId, releasedAt: null },
+          data: { releasedAt: new Date() },
+        });
+        if (released.count !== 1) return;
+        const items = await tx.purchaseItem.findMany({ where: { purchaseId } });
+        for (const [productId, quantity] of quantitiesByProduct(items)) {
+          await tx.$executeRaw`
+            UPDATE products SET stock = stock + ${quantity}, version = version + 1
+            WHERE id = ${productId}`;
+        }
+      });
+    },
+
+    async publishEvent(input: EventInput): Promise<void> {
+      await publish(producer, EVENTS_TOPIC, input);
+    },
+
+    async publishDeadLetter(input: EventInput): Promise<void> {
+      await publish(producer, DLQ_TOPIC, input);
+    },
+  };
+}

@@ -1,0 +1,29 @@
+import { Client, Connection } from '@temporalio/client';
+import { loadConfig } from '../common/config';
+import { createPrisma } from '../common/db';
+import { listen } from '../common/http';
+import { createLogger } from '../common/logger';
+import { onShutdown } from '../common/shutdown';
+import { createApiApp } from './app';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('api', config.LOG_LEVEL);
+  const prisma = createPrisma(config.DATABASE_URL, 20);
+  // Lazy: the api starts, and answers 503 for new purchases, while Temporal is away.
+  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const app = createApiApp({ prisma, workflows: client.workflow, connection, config, logger });
+  const http = await listen(app, config.API_PORT, config.HTTP_HOST);
+  logger.info({ port: http.port }, 'listening');
+  onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    await http.close();
+    await connection.close();
+    await prisma.$disconnect();
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,354 @@
+import { randomUUID } from 'node:crypto';
+import type { Connection, WorkflowClient } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { insertPurchase } from '../../activities/purchases';
+import type { Config } from '../../common/config';
+import type { PrismaClient } from '../../common/db';
+import { AppError, notFound, unavailable, unprocessable } from '../../common/errors';
+import type { Logger } from '../../common/logger';
+import { Prisma } from '../../generated/prisma/client';
+import { purchaseWorkflow } from '../../workflows';
+import { searchAttributes, workflowIdFor } from '../../workflows/contract';
+import type { PurchaseInput, PurchaseStatus } from '../../workflows/contract';
+import type { CreatePurchaseBody } from './request';
+import { requestHash } from './request';
+
+export interface PurchaseDeps {
+  prisma: PrismaClient;
+  workflows: WorkflowClient;
+  /** The client's connection, for a deadline on calls made while a request waits. */
+  connection: Pick<Connection, 'withDeadline'>;
+  config: Config;
+  logger: Logger;
+}
+
+export interface PurchaseView {
+  id: string;
+  status: PurchaseStatus;
+  amount: number;
+  currency: string;
+  customerId: string;
+  items: { productId: string; quantity: number; unitPrice: number }[];
+  reason: string | null;
+  duplicateOf: string | null;
+  attempts: number;
+  lastError: string | null;
+  metadata: Record<string, string>;
+  createdAt: string;
+  updatedAt: string;
+  links: { self: string };
+}
+
+const purchaseWithItems = { items: { orderBy: { line: 'asc' } } } as const;
+type PurchaseRow = Prisma.PurchaseGetPayload<{ include: typeof purchaseWithItems }>;
+
+export function toView(row: PurchaseRow): PurchaseView {
+  return {
+    id: row.id,
+    status: row.status as PurchaseStatus,
+    amount: Number(row.amountMinor),
+    currency: row.currency,
+    customerId: row.customerId,
+    items: row.items.map((i) => ({
+      productId: i.productId,
+      quantity: i.quantity,
+      unitPrice: i.unitPriceMinor,
+    })),
+    reason: row.reason,
+    duplicateOf: row.duplicateOf,
+    attempts: row.attempts,
+    lastError: row.lastError,
+    metadata: (row.metadata ?? {}) as Record<string, string>,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+    links: { self: `/v1/purchases/${row.id}` },
+  };
+}
+
+export type CreateOutcome = { purchase: PurchaseView; replayed: boolean };
+
+/**
+ * Creates a purchase once per (merchant, Idempotency-Key). The rows and the key are
+ * written in one transaction, then the workflow is started; if Temporal cannot take
+ * it, the rows are removed again and the caller gets 503 and may retry with the key.
+ */
+export async function createPurchase(
+  deps: PurchaseDeps,
+  merchantId: string,
+  idempotencyKey: string,
+  body: CreatePurchaseBody,
+): Promise<CreateOutcome> {
+  const hash = requestHash(body);
+  const existing = await findLiveKey(deps, merchantId, idempotencyKey);
+  if (existing) return replay(deps, existing, hash, body.paymentMethod.token);
+
+  const input = await priceRequest(deps, merchantId, idempotencyKey, body);
+  const workflowId = workflowIdFor(merchantId, idempotencyKey);
+  const expiresAt = new Date(Date.now() + deps.config.IDEMPOTENCY_TTL_HOURS * 3600_000);
+  try {
+    await deps.prisma.$transaction(async (tx) => {
+      // An expired key may be reused: its old row gives way to the new purchase.
+      await tx.idempotencyKey.deleteMany({
+        where: { merchantId, key: idempotencyKey, expiresAt: { lt: new Date() } },
+      });
+      await tx.idempotencyKey.create({
+        data: {
+          merchantId,
+          key: idempotencyKey,
+          requestHash: hash,
+          purchaseId: input.purchaseId,
+          expiresAt,
+        },
+      });
+      await insertPurchase(tx, input, workflowId);
+    });
+  } catch (err) {
+    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+      // A concurrent request with the same key won the insert.
+      const winner = await findLiveKey(deps, merchantId, idempotencyKey);
+      if (winner) return replay(deps, winner, hash, body.paymentMethod.token);
+    }
+    throw err;
+  }
+
+  try {
+    await startWorkflow(deps, input, workflowId, 'ALLOW_DUPLICATE');
+  } catch (err) {
+    await deps.prisma.$transaction([
+      deps.prisma.purchaseEvent.deleteMany({ where: { purchaseId: input.purchaseId } }),
+      deps.prisma.purchaseItem.deleteMany({ where: { purchaseId: input.purchaseId } }),
+      deps.prisma.purchase.deleteMany({ where: { id: input.purchaseId } }),
+      deps.prisma.idempotencyKey.deleteMany({ where: { merchantId, key: idempotencyKey } }),
+    ]);
+    throw err;
+  }
+  return { purchase: await loadView(deps, merchantId, input.purchaseId), replayed: false };
+}
+
+async function findLiveKey(deps: PurchaseDeps, merchantId: string, key: string) {
+  return deps.prisma.idempotencyKey.findFirst({
+    where: { merchantId, key, expiresAt: { gt: new Date() } },
+  });
+}
+
+async function replay(
+  deps: PurchaseDeps,
+  record: { purchaseId: string; requestHash: string; key: string },
+  hash: string,
+  token: string,
+): Promise<CreateOutcome> {
+  if (record.requestHash !== hash) {
+    throw unprocessable(
+      'idempotency_key_reused',
+      `this Idempotency-Key was used for purchase ${record.purchaseId} with another body`,
+      { purchaseId: record.purchaseId },
+    );
+  }
+  const row = await deps.prisma.purchase.findUnique({
+    where: { id: record.purchaseId },
+    include: purchaseWithItems,
+  });
+  if (!row) throw unavailable('the original request is still being set up; retry shortly', 1);
+  if (row.status === 'RECEIVED') {
+    // The first request may still be starting its workflow, or may have lost it: make sure.
+    await startWorkflow(deps, inputFromRow(deps, row, token), row.workflowId, 'REJECT_DUPLICATE');
+  }
+  return { purchase: toView(row), replayed: true };
+}
+
+async function startWorkflow(
+  deps: PurchaseDeps,
+  input: PurchaseInput,
+  workflowId: string,
+  reuse: 'ALLOW_DUPLICATE' | 'REJECT_DUPLICATE',
+): Promise<void> {
+  try {
+    const deadline = Date.now() + deps.config.TEMPORAL_START_TIMEOUT_MS;
+    await deps.connection.withDeadline(deadline, () =>
+      deps.workflows.start(purchaseWorkflow, {
+        taskQueue: deps.config.PURCHASES_TASK_QUEUE,
+        workflowId,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: reuse,
+        typedSearchAttributes: [
+          { key: searchAttributes.purchaseId, value: input.purchaseId },
+          { key: searchAttributes.merchantId, value: input.merchantId },
+          { key: searchAttributes.customerId, value: input.customerId },
+          { key: searchAttributes.status, value: 'RECEIVED' },
+          { key: searchAttributes.amountMinor, value: input.amountMinor },
+        ],
+      }),
+    );
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+    deps.logger.warn({ err, workflowId }, 'could not start the purchase workflow');
+    throw unavailable('the payment engine is unavailable; retry with the same Idempotency-Key', 5);
+  }
+}
+
+function retryPolicy(config: Config): PurchaseInput['retry'] {
+  return {
+    initialIntervalMs: config.PAYMENT_RETRY_INITIAL_MS,
+    backoffCoefficient: config.PAYMENT_RETRY_BACKOFF,
+    maximumIntervalMs: config.PAYMENT_RETRY_MAX_INTERVAL_MS,
+    maximumAttempts: config.PAYMENT_RETRY_MAX_ATTEMPTS,
+    providerTimeoutMs: config.PROVIDER_TIMEOUT_MS,
+  };
+}
+
+/** Prices the basket from the catalog, in integer minor units. */
+async function priceRequest(
+  deps: PurchaseDeps,
+  merchantId: string,
+  idempotencyKey: string,
+  body: CreatePurchaseBody,
+): Promise<PurchaseInput> {
+  const ids = [...new Set(body.items.map((i) => i.productId))];
+  const products = await deps.prisma.product.findMany({ where: { id: { in: ids }, active: true } });
+  const byId = new Map(products.map((p) => [p.id, p]));
+  const unknown = ids.filter((id) => !byId.has(id));
+  if (unknown.length > 0) {
+    throw unprocessable('unknown_product', 'some products do not exist or are inactive', {
+      productIds: unknown,
+    });
+  }
+  const items = body.items.map((i) => {
+    const product = byId.get(i.productId)!;
+    if (product.currency !== body.currency) {
+      throw unprocessable(
+        'currency_mismatch',
+        `product ${product.id} is priced in ${product.currency}, not ${body.currency}`,
+        { productId: product.id, productCurrency: product.currency },
+      );
+    }
+    return { productId: i.productId, quantity: i.quantity, unitPriceMinor: product.priceMinor };
+  });
+  const amountMinor = items.reduce((sum, i) => sum + i.unitPriceMinor * i.quantity, 0);
+  if (!Number.isSafeInteger(amountMinor)) {
+    throw new AppError(422, 'amount_too_large', 'the purchase amount is too large');
+  }
+  return {
+    purchaseId: `pur_${randomUUID().replace(/-/g, '')}`,
+    merchantId,
+    customerId: body.customerId,
+    idempotencyKey,
+    amountMinor,
+    currency: body.currency,
+    items,
+    token: body.paymentMethod.token,
+    metadata: body.metadata,
+    createdAt: new Date().toISOString(),
+    dedupWindowMs: deps.config.DEDUP_WINDOW_SECONDS * 1000,
+    paymentsTaskQueue: deps.config.PAYMENTS_TASK_QUEUE,
+    retry: retryPolicy(deps.config),
+  };
+}
+
+/** Rebuilds a workflow input from the stored purchase; the token comes from the replayed body. */
+function inputFromRow(deps: PurchaseDeps, row: PurchaseRow, token: string): PurchaseInput {
+  return {
+    purchaseId: row.id,
+    merchantId: row.merchantId,
+    customerId: row.customerId,
+    idempotencyKey: row.idempotencyKey,
+    amountMinor: Number(row.amountMinor),
+    currency: row.currency,
+    items: row.items.map((i) => ({
+      productId: i.productId,
+      quantity: i.quantity,
+      unitPriceMinor: i.unitPriceMinor,
+    })),
+    token,
+    metadata: (row.metadata ?? undefined) as Record<string, string> | undefined,
+    createdAt: row.createdAt.toISOString(),
+    dedupWindowMs: deps.config.DEDUP_WINDOW_SECONDS * 1000,
+    paymentsTaskQueue: deps.config.PAYMENTS_TASK_QUEUE,
+    retry: retryPolicy(deps.config),
+  };
+}
+
+async function loadView(deps: PurchaseDeps, merchantId: string, id: string): Promise<PurchaseView> {
+  const row = await deps.prisma.purchase.findFirst({
+    where: { id, merchantId },
+    include: purchaseWithItems,
+  });
+  if (!row) throw notFound('purchase');
+  return toView(row);
+}
+
+export interface PurchaseDetail extends PurchaseView {
+  timeline: { from: string | null; to: string; reason: string | null; at: string }[];
+}
+
+/** A merchant's purchase with its audit timeline; another merchant's id is simply not found. */
+export async function getPurchase(
+  deps: Pick<PurchaseDeps, 'prisma'>,
+  merchantId: string,
+  id: string,
+): Promise<PurchaseDetail> {
+  const view = await loadView(deps as PurchaseDeps, merchantId, id);
+  const events = await deps.prisma.purchaseEvent.findMany({
+    where: { purchaseId: id },
+    orderBy: { id: 'asc' },
+  });
+  return {
+    ...view,
+    timeline: events.map((e) => ({
+      from: e.fromStatus,
+      to: e.toStatus,
+      reason: e.reason,
+      at: e.createdAt.toISOString(),
+    })),
+  };
+}
+
+export interface ListFilter {
+  customerId?: string;
+  status?: PurchaseStatus;
+  limit: number;
+  cursor?: string;
+}
+
+/** Newest first, with an opaque cursor over (createdAt, id). */
+export async function listPurchases(
+  deps: Pick<PurchaseDeps, 'prisma'>,
+  merchantId: string,
+  filter: ListFilter,
+): Promise<{ data: PurchaseView[]; nextCursor: string | null }> {
+  const after = filter.cursor ? decodeCursor(filter.cursor) : undefined;
+  const rows = await deps.prisma.purchase.findMany({
+    where: {
+      merchantId,
+      ...(filter.customerId && { customerId: filter.customerId }),
+      ...(filter.status && { status: filter.status }),
+      ...(after && {
+        OR: [
+          { createdAt: { lt: after.createdAt } },
+          { createdAt: after.createdAt, id: { lt: after.id } },
+        ],
+      }),
+    },
+    orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    take: filter.limit + 1,
+    include: purchaseWithItems,
+  });
+  const page = rows.slice(0, filter.limit);
+  const last = page[page.length - 1];
+  return {
+    data: page.map(toView),
+    nextCursor: rows.length > filter.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+  };
+}
+
+const encodeCursor = (createdAt: Date, id: string): string =>
+  Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+  const createdAt = new Date(at ?? '');
+  if (!id || Number.isNaN(createdAt.getTime())) {
+    throw new AppError(400, 'invalid_cursor', 'the cursor is not valid');
+  }
+  return { createdAt, id };
+}

@@ -1,0 +1,24 @@
+import { loadConfig } from '../common/config';
+import { createPrisma } from '../common/db';
+import { listen } from '../common/http';
+import { createLogger } from '../common/logger';
+import { onShutdown } from '../common/shutdown';
+import { createProdutoApp } from './app';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('produto', config.LOG_LEVEL);
+  const prisma = createPrisma(config.DATABASE_URL);
+  const app = createProdutoApp({ prisma, logger });
+  const http = await listen(app, config.PRODUTO_PORT, config.HTTP_HOST);
+  logger.info({ port: http.port }, 'listening');
+  onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
+    await http.close();
+    await prisma.$disconnect();
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import type { Producer } from 'kafkajs';
+import { createApiApp } from '../../api/app';
+import { createPaymentActivities, createPurchaseActivities } from '../../activities';
+import { SandboxProvider } from '../../activities/provider/sandbox';
+import { loadConfig } from '../../common/config';
+import type { Config } from '../../common/config';
+import { createPrisma } from '../../common/db';
+import type { PrismaClient } from '../../common/db';
+import { createKafka, createProducer, ensureTopics } from '../../common/kafka';
+import { listen } from '../../common/http';
+import { createLogger } from '../../common/logger';
+import { seedLocal } from '../../ops/seed';
+import { createSandboxApp } from '../../provider-sandbox/app';
+
+export interface Platform {
+  config: Config;
+  apiUrl: string;
+  sandboxUrl: string;
+  prisma: PrismaClient;
+  client: Client;
+  /** Stops the payment worker, as a crash or a deploy would. */
+  stopPaymentWorker: () => Promise<void>;
+  startPaymentWorker: () => void;
+  close: () => Promise<void>;
+}
+
+/**
+ * The whole purchase path in this process, over the real stack: api and sandbox on
+ * port 0, both workers on task queues of their own so nothing else picks up the work.
+ */
+export async function startPlatform(overrides: Record<string, string> = {}): Promise<Platform> {
+  const logger = createLogger('test', 'silent');
+  installQuietRuntime();
+  const sandbox = await listen(createSandboxApp(logger, { timeoutAnswerMs: 4000 }), 0);
+  const sandboxUrl = `http://127.0.0.1:${sandbox.port}`;
+  const suffix = randomUUID().slice(0, 8);
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    PROVIDER_URL: sandboxUrl,
+    PURCHASES_TASK_QUEUE: `test-purchases-${suffix}`,
+    PAYMENTS_TASK_QUEUE: `test-payments-${suffix}`,
+    PAYMENT_RETRY_INITIAL_MS: '100',
+    PAYMENT_RETRY_MAX_INTERVAL_MS: '400',
+    PAYMENT_RETRY_MAX_ATTEMPTS: '4',
+    PROVIDER_TIMEOUT_MS: '1000',
+    ...overrides,
+  });
+  const prisma = createPrisma(config.DATABASE_URL, 10);
+  await seedLocal(prisma);
+  const kafka = createKafka(config.KAFKA_BROKERS, 'test');
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin);
+  await admin.disconnect();
+  const producer: Producer = createProducer(kafka);
+  await producer.connect();
+
+  const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const purchasesWorker = await Worker.create({
+    connection: workerConnection,
+    taskQueue: config.PURCHASES_TASK_QUEUE,
+    workflowsPath: require.resolve('../../workflows'),
+    activities: createPurchaseActivities({ prisma, producer }),
+  });
+  const purchasesRun = purchasesWorker.run();
+  const provider = new SandboxProvider(sandboxUrl, config.PROVIDER_TIMEOUT_MS);
+  let paymentWorker: Worker | undefined;
+  let paymentRun: Promise<void> = Promise.resolve();
+  const startPaymentWorker = (): void => {
+    void Worker.create({
+      connection: workerConnection,
+      taskQueue: config.PAYMENTS_TASK_QUEUE,
+      activities: createPaymentActivities({ provider }),
+    }).then((w) => {
+      paymentWorker = w;
+      paymentRun = w.run();
+    });
+  };
+  const stopPaymentWorker = async (): Promise<void> => {
+    paymentWorker?.shutdown();
+    await paymentRun;
+    paymentWorker = undefined;
+  };
+  startPaymentWorker();
+
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const api = await listen(
+    createApiApp({ prisma, workflows: client.workflow, connection, config, logger }),
+    0,
+  );
+
+  return {
+    config,
+    apiUrl: `http://127.0.0.1:${api.port}`,
+    sandboxUrl,
+    prisma,
+    client,
+    stopPaymentWorker,
+    startPaymentWorker,
+    close: async () => {
+      await api.close();
+      purchasesWorker.shutdown();
+      await purchasesRun;
+      await stopPaymentWorker();
+      await workerConnection.close();
+      await connection.close();
+      await producer.disconnect();
+      await prisma.$disconnect();
+      await sandbox.close();
+    },
+  };
+}
+
+export async function createProduct(
+  prisma: PrismaClient,
+  fields: { priceMinor?: number; stock?: number; currency?: string } = {},
+): Promise<string> {
+  const product = await prisma.product.create({
+    data: {
+      sku: `t-${randomUUID()}`,
+      name: 'Café especial',
+      description: 'grãos torrados',
+      priceMinor: fields.priceMinor ?? 2500,
+      currency: fields.currency ?? 'BRL',
+      stock: fields.stock ?? 100,
+    },
+  });
+  return product.id;
+}
+
+export const MERCHANT_KEY = 'sk_test_local';
+export const OTHER_MERCHANT_KEY = 'sk_test_other';
+
+export async function post(
+  platform: Platform,
+  body: unknown,
+  options: { key?: string | null; apiKey?: string; raw?: string; contentType?: string } = {},
+): Promise<{ status: number; headers: Headers; json: Record<string, unknown> }> {
+  const headers: Record<string, string> = {
+    'content-type': options.contentType ?? 'application/json',
+  };
+  if (options.apiKey !== '') headers.authorization = `Bearer ${options.apiKey ?? MERCHANT_KEY}`;
+  if (options.key !== null) headers['idempotency-key'] = options.key ?? randomUUID();
+  const res = await fetch(`${platform.apiUrl}/v1/purchases`, {
+    method: 'POST',
+    headers,
+    body: options.raw ?? JSON.stringify(body),
+  });
+  return {
+    status: res.status,
+    headers: res.headers,
+    json: (await res.json()) as Record<string, unknown>,
+  };
+}
+
+export async function getPurchase(
+  platform: Platform,
+  id: string,
+  apiKey = MERCHANT_KEY,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${platform.apiUrl}/v1/purchases/${id}`, {
+    headers: { authorization: `Bearer ${apiKey}` },
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+export function purchaseBody(
+  productId: string,
+  token = 'tok_visa',
+  extra: Record<string, unknown> = {},
+) {
+  return {
+    customerId: `cus_${randomUUID().slice(0, 8)}`,
+    items: [{ productId, quantity: 2 }],
+    currency: 'BRL',
+    paymentMethod: { type: 'card_token', token },
+    ...extra,
+  };
+}
+
+let runtimeInstalled = false;
+function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}

@@ -1,0 +1,32 @@
+import { createPurchaseActivities } from '../activities';
+import { loadConfig } from '../common/config';
+import { createPrisma } from '../common/db';
+import { createKafka, createProducer } from '../common/kafka';
+import { createLogger } from '../common/logger';
+import { runWorker } from './run';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('process-purchases', config.LOG_LEVEL);
+  const prisma = createPrisma(config.DATABASE_URL);
+  const producer = createProducer(createKafka(config.KAFKA_BROKERS, 'process-purchases'));
+  await producer.connect();
+  await runWorker(
+    config,
+    logger,
+    {
+      taskQueue: config.PURCHASES_TASK_QUEUE,
+      workflowsPath: require.resolve('../workflows'),
+      activities: createPurchaseActivities({ prisma, producer }),
+    },
+    async () => {
+      await producer.disconnect(); // flushes what is in flight
+      await prisma.$disconnect();
+    },
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
