@@ -19,13 +19,33 @@ node_deps() {
     (cd "$REPO_ROOT" && npm ci --no-audit --no-fund >&2)
     echo "$sum" >"$REPO_ROOT/node_modules/.lock-sha"
   fi
-  # Prisma 7's client needs no engine binary; the CLI would try to download one.
-  (cd "$REPO_ROOT" && PRISMA_SCHEMA_ENGINE_BINARY=/bin/false npx prisma generate >/dev/null)
+  sum="$(sha256sum "$REPO_ROOT/prisma/schema.prisma" | cut -d' ' -f1)"
+  if [[ "$(cat "$REPO_ROOT/generated/.schema-sha" 2>/dev/null)" != "$sum" ]]; then
+    # Prisma 7's client needs no engine binary; the CLI would try to download one.
+    (cd "$REPO_ROOT" && PRISMA_SCHEMA_ENGINE_BINARY=/bin/false npx prisma generate >/dev/null)
+    echo "$sum" >"$REPO_ROOT/generated/.schema-sha"
+  fi
+}
+
+# Debian packages: the database server, and docker-compose for the compose-file check.
+system_packages() {
+  local missing=() p
+  for p in mariadb-server docker-compose curl; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  if ((${#missing[@]})); then
+    say "installing ${missing[*]} from Debian"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+    # The package may start its own server on 3306; ours must own that port.
+    service mariadb stop >/dev/null 2>&1 || true
+  fi
 }
 
 # Installs run side by side: the Go build and the Maven downloads are the slow parts.
 install_all() {
   local pids=() names=() failed=0 i
+  system_packages
   for c in "${INFRA[@]}"; do
     "${c}_install" >"$LOG_DIR/install-$c.log" 2>&1 &
     pids+=($!)

@@ -3,15 +3,12 @@
 MARIADB_SOCKET="$RUN_DIR/mariadb.sock"
 MARIADB_DATA="$DATA_DIR/mariadb"
 
+# The Debian package itself is installed by system_packages in stack.sh (apt allows one at a time).
 mariadb_install() {
-  if command -v mariadbd >/dev/null 2>&1; then
-    return 0
-  fi
-  say "installing mariadb-server $MARIADB_VERSION from Debian"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "mariadb-server" >&2
-  # The package may start its own server on 3306; ours must own that port.
-  service mariadb stop >/dev/null 2>&1 || true
+  mariadbd --version | grep -q "$MARIADB_VERSION" || {
+    say "mariadbd is not version $MARIADB_VERSION: $(mariadbd --version)"
+    return 1
+  }
 }
 
 mariadb_start() {
