@@ -76,9 +76,11 @@ export async function purchaseWorkflow(input: PurchaseInput): Promise<PurchaseRe
     to: PurchaseStatus,
     change: Omit<Parameters<Activities['recordStatus']>[0], 'purchaseId' | 'to'> = {},
   ): Promise<void> => {
-    await purchases.recordStatus({ purchaseId, to, ...change });
+    // Set first: an operator who sees FAILED in the database may signal at once, and
+    // signals are handled before the activity's result in the same activation.
     status = to;
     upsertSearchAttributes([{ key: searchAttributes.status, value: to }]);
+    await purchases.recordStatus({ purchaseId, to, ...change });
   };
   const publish = (type: string, attempt: number, data: Record<string, unknown> = {}) =>
     purchases.publishEvent({
@@ -167,8 +169,12 @@ export async function purchaseWorkflow(input: PurchaseInput): Promise<PurchaseRe
         message: cause?.message ?? err.message,
         details,
       };
-      // The outcome may be unknown (a timeout): ask the provider before giving up.
-      chargeId = (await payments.findCharge(workflowId))?.id;
+      // The outcome may be unknown (a timeout): ask the provider before giving up. If it
+      // cannot answer either, the purchase parks as FAILED; a later retry reuses the key.
+      chargeId = await payments.findCharge(workflowId).then(
+        (c) => c?.id,
+        () => undefined,
+      );
     }
 
     if (chargeId) {
@@ -203,9 +209,10 @@ export async function purchaseWorkflow(input: PurchaseInput): Promise<PurchaseRe
     });
 
     // Parked with the stock still held until an operator decides.
-    operatorAction = undefined;
     await condition(() => operatorAction !== undefined);
-    if (operatorAction === 'cancel') {
+    const action = operatorAction;
+    operatorAction = undefined;
+    if (action === 'cancel') {
       await compensate();
       await moveTo('CANCELED', { reason: cancelReason ?? 'canceled_by_operator' });
       await publish('purchase.canceled', round, { reason: cancelReason ?? 'canceled_by_operator' });

@@ -85,12 +85,12 @@ export async function createPurchase(
   const input = await priceRequest(deps, merchantId, idempotencyKey, body);
   const workflowId = workflowIdFor(merchantId, idempotencyKey);
   const expiresAt = new Date(Date.now() + deps.config.IDEMPOTENCY_TTL_HOURS * 3600_000);
+  // An expired key may be reused: its old row gives way to the new purchase.
+  await deps.prisma.idempotencyKey.deleteMany({
+    where: { merchantId, key: idempotencyKey, expiresAt: { lt: new Date() } },
+  });
   try {
     await deps.prisma.$transaction(async (tx) => {
-      // An expired key may be reused: its old row gives way to the new purchase.
-      await tx.idempotencyKey.deleteMany({
-        where: { merchantId, key: idempotencyKey, expiresAt: { lt: new Date() } },
-      });
       await tx.idempotencyKey.create({
         data: {
           merchantId,
@@ -103,7 +103,7 @@ export async function createPurchase(
       await insertPurchase(tx, input, workflowId);
     });
   } catch (err) {
-    if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+    if (isKeyRace(err)) {
       // A concurrent request with the same key won the insert.
       const winner = await findLiveKey(deps, merchantId, idempotencyKey);
       if (winner) return replay(deps, winner, hash, body.paymentMethod.token);
@@ -123,6 +123,14 @@ export async function createPurchase(
     throw err;
   }
   return { purchase: await loadView(deps, merchantId, input.purchaseId), replayed: false };
+}
+
+/** A unique-key collision, or the deadlock InnoDB may report for the same race. */
+function isKeyRace(err: unknown): boolean {
+  return (
+    err instanceof Prisma.PrismaClientKnownRequestError &&
+    (err.code === 'P2002' || err.code === 'P2034')
+  );
 }
 
 async function findLiveKey(deps: PurchaseDeps, merchantId: string, key: string) {

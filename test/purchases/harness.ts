@@ -24,6 +24,9 @@ export interface Platform {
   /** Stops the payment worker, as a crash or a deploy would. */
   stopPaymentWorker: () => Promise<void>;
   startPaymentWorker: () => void;
+  /** Takes the provider off the network and back, keeping its ledger. */
+  stopSandbox: () => Promise<void>;
+  startSandbox: () => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -31,11 +34,16 @@ export interface Platform {
  * The whole purchase path in this process, over the real stack: api and sandbox on
  * port 0, both workers on task queues of their own so nothing else picks up the work.
  */
-export async function startPlatform(overrides: Record<string, string> = {}): Promise<Platform> {
-  const logger = createLogger('test', 'silent');
+export async function startPlatform(
+  overrides: Record<string, string> = {},
+  options: { paymentWorker?: boolean } = {},
+): Promise<Platform> {
+  const logger = createLogger('test', 'error');
   installQuietRuntime();
-  const sandbox = await listen(createSandboxApp(logger, { timeoutAnswerMs: 4000 }), 0);
-  const sandboxUrl = `http://127.0.0.1:${sandbox.port}`;
+  const sandboxApp = createSandboxApp(logger, { timeoutAnswerMs: 4000 });
+  let sandbox = await listen(sandboxApp, 0);
+  const sandboxPort = sandbox.port;
+  const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
   const suffix = randomUUID().slice(0, 8);
   const config = loadConfig({
     NODE_ENV: 'test',
@@ -85,7 +93,8 @@ export async function startPlatform(overrides: Record<string, string> = {}): Pro
     await paymentRun;
     paymentWorker = undefined;
   };
-  startPaymentWorker();
+  if (options.paymentWorker !== false) startPaymentWorker();
+  let sandboxUp = true;
 
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
@@ -102,6 +111,15 @@ export async function startPlatform(overrides: Record<string, string> = {}): Pro
     client,
     stopPaymentWorker,
     startPaymentWorker,
+    stopSandbox: async () => {
+      sandbox.server.closeAllConnections();
+      await sandbox.close();
+      sandboxUp = false;
+    },
+    startSandbox: async () => {
+      sandbox = await listen(sandboxApp, sandboxPort);
+      sandboxUp = true;
+    },
     close: async () => {
       await api.close();
       purchasesWorker.shutdown();
@@ -111,7 +129,7 @@ export async function startPlatform(overrides: Record<string, string> = {}): Pro
       await connection.close();
       await producer.disconnect();
       await prisma.$disconnect();
-      await sandbox.close();
+      if (sandboxUp) await sandbox.close();
     },
   };
 }
