@@ -1,5 +1,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { DeclineType } from '../workflows/contract';
+import { ProviderProtocolError } from './provider/types';
 import type { ChargeRequest, PaymentProvider, ProviderCharge } from './provider/types';
 
 /** Carried from attempt to attempt in heartbeat details, and out in the final failure. */
@@ -23,7 +24,16 @@ export function createPaymentActivities(deps: { provider: PaymentProvider }) {
     async charge(request: ChargeRequest): Promise<{ chargeId: string; attempt: number }> {
       const context = Context.current();
       const { attempt } = context.info;
-      const outcome = await provider.charge(request);
+      const outcome = await provider.charge(request).catch((err: unknown) => {
+        if (err instanceof ProviderProtocolError) {
+          throw ApplicationFailure.create({
+            type: 'ProviderProtocolError',
+            message: `${err.code}: ${err.message}`,
+            nonRetryable: true,
+          });
+        }
+        throw err;
+      });
       switch (outcome.kind) {
         case 'approved':
           return { chargeId: outcome.charge.id, attempt };

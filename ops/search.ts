@@ -69,6 +69,8 @@ export async function verifyIndex(
   target?: string,
 ): Promise<IndexDifferences> {
   const compared = target ?? (await deps.engine.currentIndex(index));
+  // Searches see the last refresh only; without this, a write from 0.5 s ago looks missing.
+  await deps.engine.refresh(index, compared);
   const indexed = await deps.engine.versions(index, compared);
   const rows = await mysqlVersions(deps.prisma, index);
   const diff: IndexDifferences = {

@@ -131,7 +131,7 @@ export function toIndexOp(
 }
 
 /**
- * Keeps each document's last operation of a batch, in first-seen order. Safe because a
+ * Keeps each document's last operation of a batch, in the order of their last event. Safe because a
  * partition holds all of a row's events in commit order, and it turns 200 quick updates
  * of one row into one write.
  */

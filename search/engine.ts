@@ -61,8 +61,8 @@ export interface SearchEngine {
   createNextIndex(index: IndexName): Promise<string>;
   /** Points the alias at `target` in one atomic request; returns the indices it left. */
   swapAlias(index: IndexName, target: string): Promise<string[]>;
-  /** Makes everything written so far searchable (tests, reindex). */
-  refresh(index: IndexName): Promise<void>;
+  /** Makes everything written so far to `target` (default: the alias) searchable. */
+  refresh(index: IndexName, target?: string): Promise<void>;
   close(): Promise<void>;
 }
 

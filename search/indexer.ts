@@ -81,7 +81,7 @@ async function indexBatch(
   payload: EachBatchPayload,
   options: IndexerOptions & { signal: AbortSignal },
 ): Promise<void> {
-  const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
+  const { batch } = payload;
   const { engine, logger } = options;
   const index = indexOfTopic(batch.topic);
   const last = batch.messages[batch.messages.length - 1];
@@ -108,8 +108,8 @@ async function indexBatch(
     options.signal,
     options,
     async () => {
-      if (!isRunning() || isStale()) return false;
-      await heartbeat();
+      if (!payload.isRunning() || payload.isStale()) return false;
+      await payload.heartbeat();
       return true;
     },
   );
@@ -127,8 +127,8 @@ async function indexBatch(
     },
     'batch indexed',
   );
-  resolveOffset(last.offset);
-  await commitOffsetsIfNecessary();
+  payload.resolveOffset(last.offset);
+  await payload.commitOffsetsIfNecessary();
 }
 
 /**

@@ -206,7 +206,7 @@ class OpenSearchEngine implements SearchEngine {
 
   async currentIndex(index: IndexName): Promise<string> {
     const res = await guard(() => this.client.indices.getAlias({ name: this.alias(index) }));
-    const names = Object.keys(res.body as Record<string, unknown>);
+    const names = Object.keys(res.body);
     if (names.length !== 1 || !names[0]) {
       throw new Error(`alias ${index} points at ${names.length} indices: ${names.join(', ')}`);
     }
@@ -236,8 +236,8 @@ class OpenSearchEngine implements SearchEngine {
     return previous;
   }
 
-  async refresh(index: IndexName): Promise<void> {
-    await guard(() => this.client.indices.refresh({ index: this.alias(index) }));
+  async refresh(index: IndexName, target?: string): Promise<void> {
+    await guard(() => this.client.indices.refresh({ index: target ?? this.alias(index) }));
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,8 @@ import { createLogger } from '../../common/logger';
 import type { SandboxOptions } from '../../provider-sandbox/app';
 import { createSandboxApp } from '../../provider-sandbox/app';
 import type { Charge } from '../../provider-sandbox/ledger';
-import { ProviderProtocolError, SandboxProvider } from './sandbox';
+import { SandboxProvider } from './sandbox';
+import { ProviderProtocolError } from './types';
 import type { ChargeRequest } from './types';
 
 const silent = createLogger('provider-sandbox-test', 'silent');

@@ -1,22 +1,6 @@
 import { z } from 'zod';
+import { ProviderProtocolError } from './types';
 import type { ChargeOutcome, ChargeRequest, PaymentProvider, ProviderCharge } from './types';
-
-export type ProviderProtocolErrorCode =
-  'idempotency_key_reused' | 'request_rejected' | 'malformed_response';
-
-/**
- * The request or the answer broke the contract with the provider: a bug to fix, not a
- * payment outcome, so retrying will not help. `code` is stable; match on it, not the class name.
- */
-export class ProviderProtocolError extends Error {
-  constructor(
-    readonly code: ProviderProtocolErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ProviderProtocolError';
-  }
-}
 
 const sandboxCharge = z.object({
   id: z.string().min(1),

@@ -28,3 +28,20 @@ export type ChargeOutcome =
   | { kind: 'unavailable'; message: string }
   /** Retryable, but the outcome is unknown: retry with the same key or look the charge up. */
   | { kind: 'timeout'; message: string };
+
+export type ProviderProtocolErrorCode =
+  'idempotency_key_reused' | 'request_rejected' | 'malformed_response';
+
+/**
+ * The request or the answer broke the contract with the provider: a bug to fix, not a
+ * payment outcome, so retrying will not help. `code` is stable; match on it, not the class name.
+ */
+export class ProviderProtocolError extends Error {
+  constructor(
+    readonly code: ProviderProtocolErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ProviderProtocolError';
+  }
+}

@@ -101,7 +101,7 @@ test.each([
   ['too long', 'k'.repeat(256)],
   ['not printable ASCII', 'chave-ç'],
 ])('when the Idempotency-Key is %s, then 400 invalid_idempotency_key', async (_name, key) => {
-  const res = await post(platform, purchaseBody(productId), { key: key as string | null });
+  const res = await post(platform, purchaseBody(productId), { key });
 
   expect(res.status).toBe(400);
   expect(errorOf(res.json).code).toBe('invalid_idempotency_key');

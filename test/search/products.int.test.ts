@@ -180,20 +180,24 @@ describe('products: MySQL -> Debezium -> Kafka -> indexer -> OpenSearch', () => 
 });
 
 describe('GET /v1/products/search: bad input', () => {
-  test.each([
-    ['q too long', { q: 'a'.repeat(201) }, 'q'],
-    ['empty q', { q: '  ' }, 'q'],
-    ['negative minPrice', { minPrice: '-1' }, 'minPrice'],
-    ['negative maxPrice', { maxPrice: '-5' }, 'maxPrice'],
-    ['fractional price', { minPrice: '1.5' }, 'minPrice'],
-    ['minPrice above maxPrice', { minPrice: '10', maxPrice: '5' }, 'maxPrice'],
-    ['unknown currency', { currency: 'ABC' }, 'currency'],
-    ['inStock not a boolean', { inStock: 'yes' }, 'inStock'],
-    ['limit 0', { limit: '0' }, 'limit'],
-    ['limit 101', { limit: '101' }, 'limit'],
-    ['a cursor not from this service', { cursor: 'bm90LWEtY3Vyc29y' }, 'cursor'],
-    ['an unknown parameter', { sort: 'price' }, ''],
-  ])('when the query has %s, then 400 naming "%s"', async (_case, query, path) => {
+  test.each<{ name: string; query: Record<string, string>; path: string }>([
+    { name: 'q too long', query: { q: 'a'.repeat(201) }, path: 'q' },
+    { name: 'an empty q', query: { q: '  ' }, path: 'q' },
+    { name: 'a negative minPrice', query: { minPrice: '-1' }, path: 'minPrice' },
+    { name: 'a negative maxPrice', query: { maxPrice: '-5' }, path: 'maxPrice' },
+    { name: 'a fractional price', query: { minPrice: '1.5' }, path: 'minPrice' },
+    { name: 'minPrice above maxPrice', query: { minPrice: '10', maxPrice: '5' }, path: 'maxPrice' },
+    { name: 'an unknown currency', query: { currency: 'ABC' }, path: 'currency' },
+    { name: 'inStock not a boolean', query: { inStock: 'yes' }, path: 'inStock' },
+    { name: 'limit 0', query: { limit: '0' }, path: 'limit' },
+    { name: 'limit 101', query: { limit: '101' }, path: 'limit' },
+    {
+      name: 'a cursor not from this service',
+      query: { cursor: 'bm90LWEtY3Vyc29y' },
+      path: 'cursor',
+    },
+    { name: 'an unknown parameter', query: { sort: 'price' }, path: '' },
+  ])('when the query has $name, then 400 naming "$path"', async ({ query, path }) => {
     const res = await fetch(`${base}/v1/products/search?${new URLSearchParams(query).toString()}`);
     const body = (await res.json()) as {
       error: { code: string; details: { path: string }[] };

@@ -1,0 +1,38 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+
+/*
+ * Recorded histories of real purchases (one per way a purchase ends), replayed through
+ * the current workflow code. A non-deterministic change fails here instead of stranding
+ * open payments. Record a new one with:
+ *   temporal workflow show --workflow-id <id> --output json > test/replay/histories/<name>.json
+ */
+const dir = join(__dirname, 'histories');
+
+beforeAll(() => {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+});
+
+test('when recorded purchase histories are replayed through the current workflow code, then none diverge', async () => {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+  const histories = await Promise.all(
+    files.map(async (file) => ({
+      workflowId: file,
+      history: JSON.parse(await readFile(join(dir, file), 'utf8')) as object,
+    })),
+  );
+
+  const results = [];
+  for await (const result of Worker.runReplayHistories(
+    { workflowsPath: require.resolve('../../workflows') },
+    histories,
+  )) {
+    results.push({ file: result.workflowId, error: result.error?.message });
+  }
+
+  expect(files).toEqual(
+    expect.arrayContaining(['approved.json', 'declined.json', 'retried.json', 'canceled.json']),
+  );
+  expect(results).toEqual(files.map((file) => ({ file, error: undefined })));
+});
