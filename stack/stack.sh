@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local platform without Docker: up | down | status | logs [name] | test
+# The local platform without Docker: up | down | status | logs [name] | test | install | infra
 # Everything listens on 127.0.0.1; data, logs and pid files live under .stack/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 for f in "$REPO_ROOT"/stack/components/*.sh; do
@@ -147,6 +147,11 @@ case "$cmd" in
   infra)
     infra_up
     ;;
+  install)
+    # Downloads and builds only; nothing is started.
+    install_all
+    build
+    ;;
   down) down ;;
   status) status ;;
   logs)
@@ -158,7 +163,7 @@ case "$cmd" in
     cd "$REPO_ROOT" && npx jest --ci
     ;;
   *)
-    echo "usage: $0 up | down | status | logs [name] | test" >&2
+    echo "usage: $0 up | down | status | logs [name] | test | install | infra" >&2
     exit 2
     ;;
 esac
