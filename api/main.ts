@@ -4,6 +4,7 @@ import { createPrisma } from '../common/db';
 import { listen } from '../common/http';
 import { createLogger } from '../common/logger';
 import { onShutdown } from '../common/shutdown';
+import { createOpenSearchClient, createOpenSearchEngine } from '../search/opensearch';
 import { createApiApp } from './app';
 
 async function main(): Promise<void> {
@@ -13,12 +14,21 @@ async function main(): Promise<void> {
   // Lazy: the api starts, and answers 503 for new purchases, while Temporal is away.
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const app = createApiApp({ prisma, workflows: client.workflow, connection, config, logger });
+  const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
+  const app = createApiApp({
+    prisma,
+    workflows: client.workflow,
+    connection,
+    config,
+    logger,
+    search,
+  });
   const http = await listen(app, config.API_PORT, config.HTTP_HOST);
   logger.info({ port: http.port }, 'listening');
   onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
     await http.close();
     await connection.close();
+    await search.close();
     await prisma.$disconnect();
   });
 }

@@ -6,6 +6,7 @@ import { createKafka, ensureTopics } from '../common/kafka';
 import { cancelSignal, retrySignal } from '../workflows/contract';
 import { readDeadLetters } from './dlq';
 import { migrate } from './migrate';
+import { searchCommand } from './search';
 import { seedLocal } from './seed';
 
 const USAGE = `usage: node dist/ops/cli.js <command>
@@ -13,7 +14,9 @@ const USAGE = `usage: node dist/ops/cli.js <command>
   setup                        migrate, create Kafka topics, seed local keys (not in production)
   dlq list                     print the payments.dlq messages
   dlq retry <purchaseId>       charge a FAILED purchase again under the same idempotency key
-  dlq cancel <purchaseId>      release the stock of a FAILED purchase and cancel it`;
+  dlq cancel <purchaseId>      release the stock of a FAILED purchase and cancel it
+  search verify [index...]     compare MySQL ids and versions with the search index
+  search reindex <index>       rebuild an index (products | purchases) and swap its alias`;
 
 async function setup(config: Config): Promise<void> {
   const applied = await migrate(config.DATABASE_URL);
@@ -60,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
   } else if (command === 'setup') {
     await setup(config);
+  } else if (command === 'search') {
+    return searchCommand(config, argv.slice(1));
   } else if (command === 'dlq' && sub === 'list') {
     const letters = await readDeadLetters(createKafka(config.KAFKA_BROKERS, 'gateway-ops'));
     for (const l of letters) console.log(JSON.stringify(l));

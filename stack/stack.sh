@@ -8,7 +8,7 @@ for f in "$REPO_ROOT"/stack/components/*.sh; do
 done
 
 INFRA=(mariadb kafka connect opensearch temporal)
-APPS=(provider-sandbox api produto process-purchases payment-processing)
+APPS=(provider-sandbox api produto process-purchases payment-processing search-indexer)
 READY_TIMEOUT="${READY_TIMEOUT:-180}"
 
 node_deps() {
@@ -30,7 +30,7 @@ node_deps() {
 # Debian packages: the database server, and docker-compose for the compose-file check.
 system_packages() {
   local missing=() p
-  for p in mariadb-server docker-compose curl; do
+  for p in mariadb-server docker-compose curl jq; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
   if ((${#missing[@]})); then
@@ -73,6 +73,7 @@ infra_up() {
   wait_ready kafka "$READY_TIMEOUT"
   is_running connect || connect_start
   wait_ready connect "$READY_TIMEOUT"
+  connectors_register
   wait_ready opensearch "$READY_TIMEOUT"
   wait_ready temporal "$READY_TIMEOUT"
   (cd "$REPO_ROOT" && node dist/ops/cli.js setup)

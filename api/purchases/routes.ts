@@ -5,6 +5,7 @@ import { badRequest } from '../../common/errors';
 import { PURCHASE_STATUSES } from '../../workflows/contract';
 import { containsCardNumber } from './card-data';
 import { createPurchaseBody, idempotencyKeyHeader } from './request';
+import { searchPurchasesHandler } from './search';
 import { createPurchase, getPurchase, listPurchases } from './service';
 import type { PurchaseDeps } from './service';
 
@@ -44,6 +45,9 @@ export function purchaseRoutes(deps: PurchaseDeps): Router {
     const filter = listQuery.parse(req.query);
     res.json(await listPurchases(deps, merchantId, filter));
   });
+
+  // Before /:id, which would take "search" for an id.
+  router.get('/search', searchPurchasesHandler(deps.search));
 
   router.get('/:id', async (req, res) => {
     const merchantId = merchantOf(res.locals.principal);

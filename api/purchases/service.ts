@@ -6,6 +6,7 @@ import type { Config } from '../../common/config';
 import type { PrismaClient } from '../../common/db';
 import { AppError, notFound, unavailable, unprocessable } from '../../common/errors';
 import type { Logger } from '../../common/logger';
+import type { SearchEngine } from '../../search/engine';
 import { Prisma } from '../../generated/prisma/client';
 import { purchaseWorkflow } from '../../workflows';
 import { searchAttributes, workflowIdFor } from '../../workflows/contract';
@@ -20,6 +21,7 @@ export interface PurchaseDeps {
   connection: Pick<Connection, 'withDeadline'>;
   config: Config;
   logger: Logger;
+  search: Pick<SearchEngine, 'searchPurchases'>;
 }
 
 export interface PurchaseView {

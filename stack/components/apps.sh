@@ -9,6 +9,7 @@ app_entry() {
     provider-sandbox) echo dist/provider-sandbox/main.js ;;
     process-purchases) echo dist/workers/process-purchases.js ;;
     payment-processing) echo dist/workers/payment-processing.js ;;
+    search-indexer) echo dist/workers/search-indexer.js ;;
   esac
 }
 

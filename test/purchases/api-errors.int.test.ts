@@ -171,6 +171,7 @@ test('when Temporal is unreachable, then 503 with Retry-After, nothing is writte
       connection,
       config,
       logger: createLogger('t', 'silent'),
+      search: platform.search,
     }),
     0,
   );

@@ -14,6 +14,8 @@ import { listen } from '../../common/http';
 import { createLogger } from '../../common/logger';
 import { seedLocal } from '../../ops/seed';
 import { createSandboxApp } from '../../provider-sandbox/app';
+import type { SearchEngine } from '../../search/engine';
+import { createOpenSearchClient, createOpenSearchEngine } from '../../search/opensearch';
 
 export interface Platform {
   config: Config;
@@ -21,6 +23,7 @@ export interface Platform {
   sandboxUrl: string;
   prisma: PrismaClient;
   client: Client;
+  search: SearchEngine;
   /** Stops the payment worker, as a crash or a deploy would. */
   stopPaymentWorker: () => Promise<void>;
   startPaymentWorker: () => void;
@@ -98,8 +101,9 @@ export async function startPlatform(
 
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
   const api = await listen(
-    createApiApp({ prisma, workflows: client.workflow, connection, config, logger }),
+    createApiApp({ prisma, workflows: client.workflow, connection, config, logger, search }),
     0,
   );
 
@@ -109,6 +113,7 @@ export async function startPlatform(
     sandboxUrl,
     prisma,
     client,
+    search,
     stopPaymentWorker,
     startPaymentWorker,
     stopSandbox: async () => {
@@ -128,6 +133,7 @@ export async function startPlatform(
       await workerConnection.close();
       await connection.close();
       await producer.disconnect();
+      await search.close();
       await prisma.$disconnect();
       if (sandboxUp) await sandbox.close();
     },

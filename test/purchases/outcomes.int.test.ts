@@ -1,8 +1,18 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { createPurchaseBody } from '../../api/purchases/request';
 import type { Platform } from './harness';
 import { createProduct, getPurchase, post, purchaseBody, startPlatform } from './harness';
 import { chargesFor, deadLettersFor, finalState, stockOf, timelineOf } from './helpers';
+
+/** The operator CLI, compiled (`npm run build`), against the same stack. */
+async function opsCli(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['dist/ops/cli.js', ...args], {
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test' },
+  });
+  return stdout;
+}
 
 const FINAL = ['APPROVED', 'DECLINED', 'REJECTED', 'DUPLICATE', 'FAILED', 'CANCELED'];
 
@@ -25,6 +35,8 @@ test('when a purchase of a tok_visa card is made, then it is approved with one c
   expect(timelineOf(done)).toEqual(['RECEIVED', 'PROCESSING', 'APPROVED']);
   expect(await chargesFor(platform, res.json.id as string)).toHaveLength(1);
   expect(await stockOf(platform, productId)).toBe(8);
+  const query = `PurchaseId = "${String(res.json.id)}" AND PurchaseStatus = "APPROVED" AND AmountMinor = 5000`;
+  expect((await platform.client.workflow.count(query)).count).toBe(1);
 });
 
 test('when the same key is replayed with the same body, then the same purchase comes back marked replayed', async () => {
@@ -162,8 +174,8 @@ test('when the provider is down, then the purchase is FAILED with a DLQ message,
   });
   expect(JSON.stringify(letter)).not.toContain('tok_visa');
 
-  const row = await platform.prisma.purchase.findUniqueOrThrow({ where: { id } });
-  await platform.client.workflow.getHandle(row.workflowId).signal('retry');
+  expect(await opsCli('dlq', 'list')).toContain(id);
+  await opsCli('dlq', 'retry', id);
   const done = await finalState(platform, id, ['APPROVED']);
 
   expect(timelineOf(done)).toEqual(['RECEIVED', 'PROCESSING', 'FAILED', 'PROCESSING', 'APPROVED']);
@@ -177,13 +189,10 @@ test('when an operator cancels a FAILED purchase, then it is CANCELED and its st
   await finalState(platform, id, ['FAILED']);
   expect(await stockOf(platform, productId)).toBe(3);
 
-  const row = await platform.prisma.purchase.findUniqueOrThrow({ where: { id } });
-  await platform.client.workflow
-    .getHandle(row.workflowId)
-    .signal('cancel', { reason: 'customer_asked' });
+  await opsCli('dlq', 'cancel', id);
   const done = await finalState(platform, id, ['CANCELED']);
 
-  expect(done.reason).toBe('customer_asked');
+  expect(done.reason).toBe('canceled_by_operator');
   expect(await stockOf(platform, productId)).toBe(5);
   expect(await chargesFor(platform, id)).toHaveLength(0);
 });
@@ -200,4 +209,40 @@ test('when another merchant asks for a purchase, then it is not found', async ()
 
 test('the request schema accepts the body the tests send', () => {
   expect(createPurchaseBody.safeParse(purchaseBody(randomUUID())).success).toBe(true);
+});
+
+test('when a merchant lists purchases by customer and status, then pages follow the cursor newest first', async () => {
+  const productId = await createProduct(platform.prisma);
+  const customerId = `cus_${randomUUID()}`;
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const body = {
+      ...purchaseBody(productId),
+      customerId,
+      items: [{ productId, quantity: i + 1 }],
+    };
+    ids.push((await post(platform, body)).json.id as string);
+  }
+  await Promise.all(ids.map((id) => finalState(platform, id, FINAL)));
+  const list = async (query: string, key = 'sk_test_local') => {
+    const res = await fetch(`${platform.apiUrl}/v1/purchases?${query}`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    return {
+      status: res.status,
+      json: (await res.json()) as { data: { id: string }[]; nextCursor: string | null },
+    };
+  };
+
+  const first = await list(`customerId=${customerId}&status=APPROVED&limit=2`);
+  const second = await list(
+    `customerId=${customerId}&status=APPROVED&limit=2&cursor=${String(first.json.nextCursor)}`,
+  );
+  const foreign = await list(`customerId=${customerId}`, 'sk_test_other');
+  const bad = await list('status=PAID');
+
+  expect([...first.json.data, ...second.json.data].map((p) => p.id)).toEqual([...ids].reverse());
+  expect(second.json.nextCursor).toBeNull();
+  expect(foreign.json.data).toEqual([]);
+  expect(bad.status).toBe(400);
 });

@@ -1,0 +1,32 @@
+import { containsCardNumber, passesLuhn } from './card-data';
+
+test.each(['4111111111111111', '5555555555554444', '378282246310005', '6011111111111117'])(
+  'when %s is checked, then it passes Luhn',
+  (pan) => {
+    expect(passesLuhn(pan)).toBe(true);
+  },
+);
+
+test('when a digit is changed, then Luhn fails', () => {
+  expect(passesLuhn('4111111111111112')).toBe(false);
+});
+
+test.each([
+  ['a bare number in a string', { token: '4111111111111111' }],
+  ['digits split by spaces', { note: 'my card 4111 1111 1111 1111 thanks' }],
+  ['digits split by dashes', { note: '4111-1111-1111-1111' }],
+  ['a JSON number', { n: 4111111111111111 }],
+  ['a nested array', { a: [{ b: ['x', '5555555555554444'] }] }],
+  ['an object key', { '4111111111111111': 'x' }],
+])('when a card number hides in %s, then it is found', (_name, body) => {
+  expect(containsCardNumber(body)).toBe(true);
+});
+
+test.each([
+  ['a card token', { token: 'tok_visa' }],
+  ['a 12-digit number', { phone: '551199998888' }],
+  ['16 digits failing Luhn', { ref: '1234567812345678' }],
+  ['a uuid', { id: 'f47ac10b-58cc-4372-a567-0e02b2c3d479' }],
+])('when the body holds only %s, then nothing is found', (_name, body) => {
+  expect(containsCardNumber(body)).toBe(false);
+});

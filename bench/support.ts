@@ -1,0 +1,196 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+
+export class DeadlineExceeded extends Error {}
+
+/** One time budget for the whole run; every wait races it so the script always ends. */
+export interface Deadline {
+  readonly signal: AbortSignal;
+  /** Throws when the budget is spent, naming what was running. */
+  check(phase: string): void;
+  race<T>(promise: Promise<T>, phase: string): Promise<T>;
+  sleep(ms: number, phase: string): Promise<void>;
+  /** Milliseconds left. */
+  left(): number;
+  /** Ends the run early (an interrupt), as if the budget had run out. */
+  stop(reason: string): void;
+  /** The error to throw for a phase cut short. */
+  error(phase: string): DeadlineExceeded;
+}
+
+export function createDeadline(ms: number): Deadline {
+  const controller = new AbortController();
+  const endsAt = Date.now() + ms;
+  let why = `gave up: the ${Math.round(ms / 1000)} s time budget ran out`;
+  const timer = setTimeout(() => controller.abort(), ms);
+  timer.unref();
+  const exceeded = (phase: string) => new DeadlineExceeded(`${why}, during: ${phase}`);
+  const race = <T>(promise: Promise<T>, phase: string): Promise<T> => {
+    if (controller.signal.aborted) return Promise.reject(exceeded(phase));
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(exceeded(phase));
+      controller.signal.addEventListener('abort', onAbort, { once: true });
+      promise.then(
+        (value) => {
+          controller.signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        (err: unknown) => {
+          controller.signal.removeEventListener('abort', onAbort);
+          reject(err instanceof Error ? err : new Error(String(err)));
+        },
+      );
+    });
+  };
+  return {
+    signal: controller.signal,
+    check(phase) {
+      if (controller.signal.aborted) throw exceeded(phase);
+    },
+    race,
+    sleep: (wait, phase) => race(new Promise((r) => setTimeout(r, wait).unref()), phase),
+    left: () => Math.max(0, endsAt - Date.now()),
+    stop(reason) {
+      why = `stopped (${reason})`;
+      controller.abort();
+    },
+    error: exceeded,
+  };
+}
+
+/** Runs fn(0..count-1) with at most `concurrency` calls in flight. */
+export async function runPool(
+  count: number,
+  concurrency: number,
+  fn: (i: number) => Promise<void>,
+  deadline: Deadline,
+  phase: string,
+): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count) {
+      deadline.check(phase);
+      await fn(next++);
+    }
+  };
+  await deadline.race(
+    Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane)),
+    phase,
+  );
+}
+
+export interface Summary {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+/** Nearest-rank percentiles over raw samples (milliseconds). */
+export function summarize(samples: number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? NaN;
+  return { n: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN };
+}
+
+export interface Machine {
+  cpus: number;
+  cpuModel: string;
+  memoryGiB: number;
+  node: string;
+  load: [number, number, number];
+}
+
+export function machine(): Machine {
+  const [one = 0, five = 0, fifteen = 0] = loadavg();
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    load: [one, five, fifteen],
+  };
+}
+
+/**
+ * CPU seconds spent by each stack process (from the stack's pid files) and the whole
+ * machine over a phase: the cheapest profile there is, and enough to see who is busy.
+ */
+export interface CpuSnapshot {
+  at: number;
+  byProcess: Map<string, number>;
+  /** jiffies from /proc/stat: busy, idle, steal. */
+  machine: { busy: number; idle: number; steal: number };
+}
+
+const CLOCK_TICKS = 100;
+
+export function cpuSnapshot(runDir: string): CpuSnapshot {
+  const byProcess = new Map<string, number>();
+  const seen = new Set<string>();
+  let names: string[] = [];
+  try {
+    names = readdirSync(runDir).filter((f) => f.endsWith('.pid'));
+  } catch {
+    // No pid files (a stack started some other way): only the machine totals are kept.
+  }
+  for (const file of names.sort()) {
+    const pid = readPid(join(runDir, file));
+    if (!pid || seen.has(pid)) continue;
+    seen.add(pid);
+    const seconds = processCpuSeconds(pid);
+    if (seconds !== undefined) byProcess.set(file.replace(/\.pid$/, ''), seconds);
+  }
+  const self = process.cpuUsage();
+  byProcess.set('bench (this process)', (self.user + self.system) / 1e6);
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] =
+    fields.slice(1).map(Number);
+  return {
+    at: Date.now(),
+    byProcess,
+    machine: { busy: user + nice + system + irq + softirq, idle: idle + iowait, steal },
+  };
+}
+
+function readPid(file: string): string | undefined {
+  try {
+    const pid = readFileSync(file, 'utf8').trim();
+    return /^\d+$/.test(pid) ? pid : undefined;
+  } catch {
+    return undefined; // stopped between the listing and the read
+  }
+}
+
+function processCpuSeconds(pid: string): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface CpuUsage {
+  seconds: number;
+  /** Share of one core per process over the phase, busiest first. */
+  processes: { name: string; cores: number }[];
+  machineBusy: number;
+  machineSteal: number;
+}
+
+export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
+  const seconds = (b.at - a.at) / 1000;
+  const processes = [...b.byProcess]
+    .map(([name, end]) => ({ name, cores: (end - (a.byProcess.get(name) ?? end)) / seconds }))
+    .filter((p) => p.cores > 0.005)
+    .sort((x, y) => y.cores - x.cores);
+  const busy = b.machine.busy - a.machine.busy;
+  const idle = b.machine.idle - a.machine.idle;
+  const steal = b.machine.steal - a.machine.steal;
+  const total = busy + idle + steal || 1;
+  return { seconds, processes, machineBusy: busy / total, machineSteal: steal / total };
+}
