@@ -20,6 +20,8 @@ export interface LoadRun {
   byStatus: Record<string, number>;
   /** Milliseconds per response, sub-millisecond resolution, every status. */
   latencies: number[];
+  /** The same, 2xx responses only. */
+  okLatencies: number[];
   /** Responses that carried `Idempotent-Replayed: true`. */
   replayed: number;
   errors: number;
@@ -38,6 +40,7 @@ export interface LoadRun {
 export function runLoad(options: LoadOptions, deadline: Deadline, phase: string): Promise<LoadRun> {
   deadline.check(phase);
   const latencies: number[] = [];
+  const okLatencies: number[] = [];
   let replayed = 0;
   let lastResponse = 0;
   let built = 0;
@@ -53,7 +56,9 @@ export function runLoad(options: LoadOptions, deadline: Deadline, phase: string)
           },
         };
   request.onResponse = (_status, _body, _context, headers) => {
-    if (headers['idempotent-replayed'] === 'true') replayed++;
+    // autocannon keeps the header names as the server spelled them.
+    const flag = Object.entries(headers).find(([k]) => k.toLowerCase() === 'idempotent-replayed');
+    if (flag?.[1] === 'true') replayed++;
   };
 
   return new Promise<LoadRun>((resolve, reject) => {
@@ -82,6 +87,7 @@ export function runLoad(options: LoadOptions, deadline: Deadline, phase: string)
         resolve({
           byStatus,
           latencies,
+          okLatencies,
           replayed,
           errors: result.errors,
           timeouts: result.timeouts,
@@ -92,8 +98,9 @@ export function runLoad(options: LoadOptions, deadline: Deadline, phase: string)
     );
     const stop = () => instance.stop();
     deadline.signal.addEventListener('abort', stop, { once: true });
-    instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => {
+    instance.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
       latencies.push(ms);
+      if (status >= 200 && status < 300) okLatencies.push(ms);
       lastResponse = performance.now();
     });
   });

@@ -180,6 +180,8 @@ export interface CpuUsage {
   processes: { name: string; cores: number }[];
   machineBusy: number;
   machineSteal: number;
+  /** Cores used by everything not listed (other people's work on a shared machine). */
+  otherCores: number;
 }
 
 export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
@@ -192,5 +194,12 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
   const idle = b.machine.idle - a.machine.idle;
   const steal = b.machine.steal - a.machine.steal;
   const total = busy + idle + steal || 1;
-  return { seconds, processes, machineBusy: busy / total, machineSteal: steal / total };
+  const listed = processes.reduce((sum, p) => sum + p.cores, 0);
+  return {
+    seconds,
+    processes,
+    machineBusy: busy / total,
+    machineSteal: steal / total,
+    otherCores: Math.max(0, (busy / total) * cpus().length - listed),
+  };
 }

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { createPurchaseBody } from '../../api/purchases/request';
+import { eventually } from '../config';
 import type { Platform } from './harness';
 import { createProduct, getPurchase, post, purchaseBody, startPlatform } from './harness';
 import { chargesFor, deadLettersFor, finalState, stockOf, timelineOf } from './helpers';
@@ -166,7 +167,8 @@ test('when the provider is down, then the purchase is FAILED with a DLQ message,
   } finally {
     await platform.startSandbox();
   }
-  const [letter] = await deadLettersFor(platform, id);
+  // FAILED is recorded just before the dead letter is published.
+  const letter = await eventually(async () => (await deadLettersFor(platform, id))[0], 30000);
   expect(letter).toMatchObject({
     type: 'payment.failed',
     purchaseId: id,
