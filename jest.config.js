@@ -9,6 +9,8 @@ const common = {
 module.exports = {
   // Integration tests drive real engines; this is per test, not per suite.
   testTimeout: 120000,
+  // One file at a time: integration files share one stack, and one stops a connector.
+  maxWorkers: 1,
   projects: [
     {
       ...common,
