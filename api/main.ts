@@ -24,13 +24,14 @@ async function main(): Promise<void> {
     search,
   });
   const http = await listen(app, config.API_PORT, config.HTTP_HOST);
-  logger.info({ port: http.port }, 'listening');
   onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
     await http.close();
     await connection.close();
     await search.close();
     await prisma.$disconnect();
   });
+  // Logged once SIGTERM is handled: supervisors and tests take this line as ready.
+  logger.info({ port: http.port }, 'listening');
 }
 
 main().catch((err: unknown) => {

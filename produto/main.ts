@@ -13,12 +13,13 @@ async function main(): Promise<void> {
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
   const app = createProdutoApp({ prisma, logger, search });
   const http = await listen(app, config.PRODUTO_PORT, config.HTTP_HOST);
-  logger.info({ port: http.port }, 'listening');
   onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
     await http.close();
     await search.close();
     await prisma.$disconnect();
   });
+  // Logged once SIGTERM is handled: supervisors and tests take this line as ready.
+  logger.info({ port: http.port }, 'listening');
 }
 
 main().catch((err: unknown) => {

@@ -15,7 +15,6 @@ async function main(): Promise<void> {
     config.PROVIDER_SANDBOX_PORT,
     config.HTTP_HOST,
   );
-  logger.info({ port }, 'listening');
 
   onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
     const graceMs = Math.min(DRAIN_GRACE_MS, config.SHUTDOWN_TIMEOUT_MS / 2);
@@ -27,6 +26,8 @@ async function main(): Promise<void> {
       clearTimeout(cutOff);
     }
   });
+  // Logged once SIGTERM is handled: supervisors and tests take this line as ready.
+  logger.info({ port }, 'listening');
 }
 
 main().catch((err: unknown) => {
