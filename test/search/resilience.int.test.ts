@@ -1,36 +1,45 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer, Socket } from 'node:net';
-import type { Server } from 'node:net';
+import { promisify } from 'node:util';
 import { differenceCount, repair, reindex, verify, verifyIndex } from '../../ops/search';
 import type { IndexDifferences } from '../../ops/search';
-import { connectorStatus } from '../../search/connect';
 import { eventually, testConfig } from '../config';
-import { CONNECTOR, startPipeline, uniqueWord, waitForConnector } from './harness';
+import { startPipeline, uniqueWord, waitForConnector } from './harness';
 import type { Pipeline } from './harness';
 
 /*
- * Parts of the pipeline going away. Kafka Connect and OpenSearch are shared by every
- * session on this machine, so neither process is killed: Connect's own REST "stop"
- * takes the connector down (its tasks end, its offsets are kept), and OpenSearch
- * "goes down" for the indexer through a TCP proxy this test closes.
+ * Parts of the pipeline going away for real: the Kafka Connect and OpenSearch processes
+ * of the local stack are stopped and started again with the stack's own scripts.
  */
+
+/** Runs a stack component function (`connect_stop`, `opensearch_start`, ...). */
+async function stack(component: string, action: 'stop' | 'start'): Promise<void> {
+  const steps =
+    action === 'stop' ? `${component}_stop` : `${component}_start && wait_ready ${component} 240`;
+  await promisify(execFile)(
+    'bash',
+    [
+      '-c',
+      `source stack/lib.sh && for f in stack/components/*.sh; do source "$f"; done && ${steps}`,
+    ],
+    { timeout: 300000 },
+  );
+}
 
 const run = `it-resilience-${randomUUID()}`;
 let pipeline: Pipeline;
-let proxy: Proxy;
 
 beforeAll(async () => {
   pipeline = await startPipeline();
-  proxy = await startProxy(new URL(testConfig.OPENSEARCH_URL));
-  await pipeline.startIndexer(`http://127.0.0.1:${proxy.port}`);
+  await pipeline.startIndexer(testConfig.OPENSEARCH_URL);
 });
 
 afterAll(async () => {
-  await putConnector('resume').catch(() => undefined);
-  proxy?.up();
+  // Whatever happened above, leave the stack whole for the next test file.
+  await stack('connect', 'start');
+  await stack('opensearch', 'start');
   await pipeline.prisma.product.deleteMany({ where: { sku: { startsWith: run } } });
   await pipeline.close();
-  await proxy?.close();
 });
 
 async function createProducts(n: number): Promise<string[]> {
@@ -82,28 +91,17 @@ const settled = (ids: string[], timeoutMs = 60000): Promise<IndexDifferences> =>
     250,
   );
 
-async function putConnector(action: 'stop' | 'resume'): Promise<void> {
-  const res = await fetch(`${testConfig.KAFKA_CONNECT_URL}/connectors/${CONNECTOR}/${action}`, {
-    method: 'PUT',
-  });
-  if (res.status >= 300) throw new Error(`${action}: ${res.status} ${await res.text()}`);
-}
-
 test('when Kafka Connect is down while 100 products change, then after it returns verify finds no difference', async () => {
   const ids = await createProducts(100);
   await settled(ids);
 
-  await putConnector('stop');
-  await eventually(async () => {
-    const s = await connectorStatus(testConfig.KAFKA_CONNECT_URL, CONNECTOR);
-    return s.connector.state === 'STOPPED' ? true : undefined;
-  });
+  await stack('connect', 'stop');
   try {
     await bump(ids);
     const during = await verifyIndex(pipeline, 'products');
     expect(during.stale.filter((s) => ids.includes(s.id))).toHaveLength(100);
   } finally {
-    await putConnector('resume');
+    await stack('connect', 'start');
   }
   await waitForConnector();
 
@@ -120,19 +118,18 @@ test('when Kafka Connect is down while 100 products change, then after it return
   expect(all.map(differenceCount)).toEqual([0, 0]);
 });
 
-test('when OpenSearch is unreachable while products change, then the index converges once it is back', async () => {
+test('when OpenSearch is down while products change, then the index converges once it is back', async () => {
   const ids = await createProducts(50);
   await settled(ids);
 
-  proxy.down();
-  const refusedBefore = proxy.refused;
-  await bump(ids);
-  await bump(ids.slice(0, 10));
-  // The indexer has the changes and keeps trying; the index still holds the old versions.
-  await eventually(() => Promise.resolve(proxy.refused >= refusedBefore + 3 ? true : undefined));
-  const during = await verifyIndex(pipeline, 'products');
-  expect(during.stale.filter((s) => ids.includes(s.id)).length).toBe(50);
-  proxy.up();
+  await stack('opensearch', 'stop');
+  try {
+    // The indexer takes these changes from Kafka and keeps retrying while the engine is away.
+    await bump(ids);
+    await bump(ids.slice(0, 10));
+  } finally {
+    await stack('opensearch', 'start');
+  }
 
   const after = await settled(ids);
   expect(about(after, ids)).toBe(0);
@@ -170,58 +167,3 @@ test('when products are reindexed, then the alias moves to the next index with e
   const page = await pipeline.engine.searchProducts({ q: 'filtro', limit: 100 });
   expect(page.data.length).toBeGreaterThan(0);
 });
-
-interface Proxy {
-  port: number;
-  /** Connections refused while down; proves the indexer really tried. */
-  refused: number;
-  down(): void;
-  up(): void;
-  close(): Promise<void>;
-}
-
-/** A loopback TCP proxy to `target`; while down it cuts open connections and resets new ones. */
-async function startProxy(target: URL): Promise<Proxy> {
-  const sockets = new Set<Socket>();
-  let isDown = false;
-  let refused = 0;
-  const server: Server = createServer((client) => {
-    if (isDown) {
-      refused++;
-      client.resetAndDestroy();
-      return;
-    }
-    const upstream = new Socket();
-    upstream.connect(Number(target.port), target.hostname);
-    for (const sock of [client, upstream]) {
-      sockets.add(sock);
-      sock.on('close', () => sockets.delete(sock));
-      sock.on('error', () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = address && typeof address === 'object' ? address.port : 0;
-  return {
-    port,
-    get refused() {
-      return refused;
-    },
-    down() {
-      isDown = true;
-      for (const s of sockets) s.destroy();
-    },
-    up() {
-      isDown = false;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}

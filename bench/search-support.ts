@@ -1,0 +1,202 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Client } from '@opensearch-project/opensearch';
+import pino from 'pino';
+import type { z } from 'zod';
+import type { Config } from '../common/config';
+import { createKafka } from '../common/kafka';
+import { createLogger } from '../common/logger';
+import { startIndexer } from '../search/indexer';
+import { createOpenSearchClient, createOpenSearchEngine } from '../search/opensearch';
+import type { Deadline, Machine } from './support';
+import { createDeadline, DeadlineExceeded } from './support';
+
+/* What the two search benchmarks share: flags, the loopback rule, the pipeline checks. */
+
+/** The alias produto searches; the benchmarks measure the real pipeline, not a test prefix. */
+export const PRODUCTS_ALIAS = 'products';
+/** The stack's indexer group: an in-process stand-in resumes where the app left off. */
+export const INDEXER_GROUP = 'search-indexer';
+export const CONNECTOR = 'gateway-mariadb';
+export const RUN_DIR = join(__dirname, '..', '..', '.stack', 'run');
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+export function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+/** Every flag is `--name value`; the zod object gives the defaults and the bounds. */
+export function parseFlags<S extends z.ZodObject>(schema: S, argv: string[]): z.infer<S> {
+  const names = Object.keys(schema.shape);
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])),
+  });
+  const parsed = schema.safeParse(values);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`);
+    throw new Error(`bad flags: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/** Every address the benchmark talks to must be this machine. */
+export function requireLoopback(config: Config, extra: Record<string, string> = {}): void {
+  const hosts: [string, string][] = [
+    ['DATABASE_URL', new URL(config.DATABASE_URL).hostname],
+    ['OPENSEARCH_URL', new URL(config.OPENSEARCH_URL).hostname],
+    ['KAFKA_CONNECT_URL', new URL(config.KAFKA_CONNECT_URL).hostname],
+    ...config.KAFKA_BROKERS.map((b): [string, string] => ['KAFKA_BROKERS', b.replace(/:\d+$/, '')]),
+    ...Object.entries(extra).map(([what, url]): [string, string] => [what, new URL(url).hostname]),
+  ];
+  for (const [what, host] of hosts) {
+    if (!LOOPBACK.has(host)) {
+      throw new Error(`${what} points at ${host}; the benchmark only talks to 127.0.0.1`);
+    }
+  }
+}
+
+/** Fails with a clear message when the source connector or the products alias is missing. */
+export async function checkPipeline(
+  config: Config,
+  client: Client,
+  deadline: Deadline,
+): Promise<void> {
+  const url = new URL(`/connectors/${CONNECTOR}/status`, config.KAFKA_CONNECT_URL);
+  const res = await deadline.race(fetch(url), 'asking Kafka Connect for the connector');
+  if (!res.ok) {
+    throw new Error(`Kafka Connect answered ${res.status} for ${CONNECTOR}; is it registered?`);
+  }
+  const status = (await res.json()) as {
+    connector?: { state?: string };
+    tasks?: { state?: string }[];
+  };
+  const states = [status.connector?.state, ...(status.tasks ?? []).map((t) => t.state)];
+  if (states.length < 2 || states.some((s) => s !== 'RUNNING')) {
+    throw new Error(`connector ${CONNECTOR} is not running: ${JSON.stringify(status)}`);
+  }
+  const alias = await deadline.race(
+    client.indices.existsAlias({ name: PRODUCTS_ALIAS }),
+    'checking the products alias',
+  );
+  if (!alias.body) throw new Error(`OpenSearch has no ${PRODUCTS_ALIAS} alias; run setup first`);
+}
+
+export interface IndexerHandle {
+  /** Who moves CDC events into the index during the run. */
+  mode: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Uses the stack's search-indexer when its group has members; otherwise runs the same
+ * indexer code in this process under the same group, so it resumes from the app's
+ * committed offsets and leaves them where the app will pick them up.
+ */
+export async function ensureIndexer(config: Config, deadline: Deadline): Promise<IndexerHandle> {
+  const kafka = createKafka(config.KAFKA_BROKERS, 'bench-search');
+  const admin = kafka.admin();
+  await deadline.race(admin.connect(), 'connecting to Kafka');
+  let members = 0;
+  try {
+    const { groups } = await deadline.race(
+      admin.describeGroups([INDEXER_GROUP]),
+      'describing the indexer group',
+    );
+    members = groups[0]?.members.length ?? 0;
+  } finally {
+    await admin.disconnect();
+  }
+  if (members > 0) {
+    return {
+      mode: `the stack's search-indexer (group ${INDEXER_GROUP}, ${members} member${members > 1 ? 's' : ''})`,
+      stop: () => Promise.resolve(),
+    };
+  }
+  log(`no member in consumer group ${INDEXER_GROUP}: starting the indexer in this process`);
+  // Its logs go to stderr: stdout carries the report.
+  const logger = createLogger('bench-search-indexer', 'warn', pino.destination(2));
+  const engine = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
+  const indexer = await deadline.race(
+    startIndexer({ kafka, engine, logger, groupId: INDEXER_GROUP }),
+    'starting the in-process indexer',
+  );
+  return {
+    mode: `search/indexer.ts in the benchmark process (group ${INDEXER_GROUP}; the stack's search-indexer app was not running)`,
+    async stop() {
+      await indexer.stop();
+      await engine.close();
+    },
+  };
+}
+
+/** CPU seconds a process has used so far (utime + stime), or undefined once it is gone. */
+export function processCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Nearest-rank percentile of unsorted samples. */
+export function percentile(samples: number[], q: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? NaN;
+}
+
+export const ms = (v: number): string =>
+  v === Infinity ? 'timed out' : Number.isFinite(v) ? `${v.toFixed(1)} ms` : 'n/a';
+
+export function machineTable(start: Machine, end: Machine): string {
+  const load = (m: Machine) => m.load.map((l) => l.toFixed(2)).join(' / ');
+  return `| machine | |
+| --- | --- |
+| nproc | ${start.cpus} (${start.cpuModel}) |
+| memory | ${start.memoryGiB} GiB |
+| node | ${start.node} |
+| load average 1/5/15 min, start | ${load(start)} |
+| load average 1/5/15 min, end | ${load(end)} |
+`;
+}
+
+/**
+ * Parses the flags, then runs a benchmark's main under a time budget with SIGINT handling
+ * and a clean exit: 0 when it finished, 1 when it failed or gave up, 2 when cleanup hung.
+ */
+export function runBench<T>(
+  parse: () => T,
+  budgetMinutes: (opts: T) => number,
+  main: (opts: T, deadline: Deadline) => Promise<void>,
+): void {
+  let opts: T;
+  try {
+    opts = parse();
+  } catch (err) {
+    log(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  }
+  const budgetMs = budgetMinutes(opts) * 60_000;
+  const deadline = createDeadline(budgetMs);
+  process.once('SIGINT', () => {
+    log('interrupted: stopping the current phase and cleaning up');
+    deadline.stop('SIGINT');
+  });
+  setTimeout(() => {
+    log('cleanup did not finish within 60 s of the time budget; exiting');
+    process.exit(2);
+  }, budgetMs + 60_000).unref();
+  main(opts, deadline).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      if (err instanceof DeadlineExceeded) log(err.message);
+      else log(`benchmark failed: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(1);
+    },
+  );
+}
