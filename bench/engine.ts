@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { createPaymentActivities, createPurchaseActivities } from '../activities';
 import type { Config } from '../common/config';
 import { searchAttributes } from '../workflows/contract';
 import type { PurchaseInput, PurchaseResult } from '../workflows/contract';
-import type { Deadline } from './support';
-import { runPool } from './support';
+import type { Deadline, Summary, Throughput } from './support';
+import { runPool, summarize, throughput } from './support';
 import { noopWorkflow, purchaseWorkflow } from './workflows';
 
 /*
@@ -77,11 +78,10 @@ export async function startNoopWorkers(config: Config, runId: string): Promise<N
   };
 }
 
-export interface EngineRate {
-  count: number;
-  seconds: number;
-  perSecond: number;
+export interface EngineRate extends Throughput {
   results: Record<string, number>;
+  /** How long each client start call took, in milliseconds. */
+  start: Summary;
 }
 
 /**
@@ -98,41 +98,59 @@ async function measure(
   start: (i: number) => Promise<WorkflowHandle>,
 ): Promise<EngineRate> {
   const handles: WorkflowHandle[] = [];
+  const startLatencies: number[] = [];
   const t0 = Date.now();
-  await runPool(
-    count,
-    concurrency,
-    async (i) => {
-      handles[i] = await start(i);
-    },
-    deadline,
-    `${phase}: starting`,
-  );
-  const results: Record<string, number> = {};
-  await runPool(
-    count,
-    concurrency,
-    async (i) => {
-      const result = (await handles[i]!.result()) as PurchaseResult | undefined;
-      const status = result?.status ?? 'completed';
-      results[status] = (results[status] ?? 0) + 1;
-    },
-    deadline,
-    `${phase}: waiting for completions`,
-  );
-  let lastClose = 0;
-  await runPool(
-    count,
-    concurrency,
-    async (i) => {
-      const { closeTime } = await handles[i]!.describe();
-      lastClose = Math.max(lastClose, closeTime?.getTime() ?? Date.now());
-    },
-    deadline,
-    `${phase}: reading close times`,
-  );
-  const seconds = (lastClose - t0) / 1000;
-  return { count, seconds, perSecond: count / seconds, results };
+  try {
+    await runPool(
+      count,
+      concurrency,
+      async (i) => {
+        const sent = performance.now();
+        handles[i] = await start(i);
+        startLatencies.push(performance.now() - sent);
+      },
+      deadline,
+      `${phase}: starting`,
+    );
+    const results: Record<string, number> = {};
+    await runPool(
+      count,
+      concurrency,
+      async (i) => {
+        const result = (await handles[i]!.result()) as PurchaseResult | undefined;
+        const status = result?.status ?? 'completed';
+        results[status] = (results[status] ?? 0) + 1;
+      },
+      deadline,
+      `${phase}: waiting for completions`,
+    );
+    const closes: number[] = [];
+    await runPool(
+      count,
+      concurrency,
+      async (i) => {
+        const { closeTime } = await handles[i]!.describe();
+        closes.push(closeTime?.getTime() ?? Date.now());
+      },
+      deadline,
+      `${phase}: reading close times`,
+    );
+    return { ...throughput(t0, closes), results, start: summarize(startLatencies) };
+  } catch (err) {
+    // Cut short: end what this run started, since its workers are about to go away.
+    await terminateAll(handles.filter(Boolean), phase);
+    throw err;
+  }
+}
+
+/** Best effort and bounded; a workflow that already closed just refuses. */
+async function terminateAll(handles: WorkflowHandle[], phase: string): Promise<void> {
+  const until = Date.now() + 30_000;
+  for (let i = 0; i < handles.length && Date.now() < until; i += 50) {
+    await Promise.allSettled(
+      handles.slice(i, i + 50).map((h) => h.terminate(`benchmark stopped during ${phase}`)),
+    );
+  }
 }
 
 export interface EngineOptions {
@@ -150,18 +168,13 @@ export function measureBareWorkflow(
   o: EngineOptions,
   label: string,
   count = o.count,
+  concurrency = o.concurrency,
 ): Promise<EngineRate> {
-  return measure(
-    o.client,
-    count,
-    o.concurrency,
-    o.deadline,
-    `bare no-op workflows (${label})`,
-    (i) =>
-      o.client.workflow.start(noopWorkflow, {
-        taskQueue: o.workers.purchasesQueue,
-        workflowId: `bench:${o.runId}:bare-${label}:${i}`,
-      }),
+  return measure(o.client, count, concurrency, o.deadline, `bare no-op workflows (${label})`, (i) =>
+    o.client.workflow.start(noopWorkflow, {
+      taskQueue: o.workers.purchasesQueue,
+      workflowId: `bench:${o.runId}:bare-${label}:${i}`,
+    }),
   );
 }
 

@@ -94,6 +94,32 @@ export function summarize(samples: number[]): Summary {
   return { n: sorted.length, p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? NaN };
 }
 
+export interface Throughput {
+  count: number;
+  /** From t0 to the last completion. */
+  seconds: number;
+  perSecond: number;
+  /** The same up to the 99th percentile completion, so one straggler shows as such. */
+  p99Seconds: number;
+  p99PerSecond: number;
+}
+
+/** Completions per second from t0 (epoch ms) to the last and to the 99th percentile completion. */
+export function throughput(t0: number, completions: number[]): Throughput {
+  const sorted = [...completions].sort((a, b) => a - b);
+  const count = sorted.length;
+  const seconds = ((sorted[count - 1] ?? t0) - t0) / 1000;
+  const k = Math.max(1, Math.ceil(count * 0.99));
+  const p99Seconds = ((sorted[k - 1] ?? t0) - t0) / 1000;
+  return {
+    count,
+    seconds,
+    perSecond: count / seconds,
+    p99Seconds,
+    p99PerSecond: k / p99Seconds,
+  };
+}
+
 export interface Machine {
   cpus: number;
   cpuModel: string;
