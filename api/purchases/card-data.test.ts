@@ -18,6 +18,7 @@ test.each([
   ['a JSON number', { n: 4111111111111111 }],
   ['a nested array', { a: [{ b: ['x', '5555555555554444'] }] }],
   ['an object key', { '4111111111111111': 'x' }],
+  ['American Express grouping', { note: '3782 822463 10005' }],
 ])('when a card number hides in %s, then it is found', (_name, body) => {
   expect(containsCardNumber(body)).toBe(true);
 });
@@ -27,6 +28,9 @@ test.each([
   ['a 12-digit number', { phone: '551199998888' }],
   ['16 digits failing Luhn', { ref: '1234567812345678' }],
   ['a uuid', { id: 'f47ac10b-58cc-4372-a567-0e02b2c3d479' }],
+  // Its digit groups joined (8899712111514) pass Luhn; it is an id, not a card.
+  ['a uuid whose leading groups are digits', { productId: '88997121-1151-4b85-9a1c-2c1e0b2d7f10' }],
+  ['a long reference number', { ref: '12345678901234567890123' }],
 ])('when the body holds only %s, then nothing is found', (_name, body) => {
   expect(containsCardNumber(body)).toBe(false);
 });

@@ -12,19 +12,23 @@ export function passesLuhn(digits: string): boolean {
   return sum % 10 === 0;
 }
 
-const CANDIDATE = /\d(?:[ -]?\d){12,18}/g;
+// A card number as people write it: one run of 13-19 digits, or groups of 4 (4-4-4-x) or
+// 4-6-4/5 joined by spaces or dashes. Not part of a longer word, so ids such as UUIDs,
+// whose hex groups may happen to be all digits, are not mistaken for cards.
+const CANDIDATES = [
+  /(?<![0-9A-Za-z])\d{13,19}(?![0-9A-Za-z])/g,
+  /(?<![0-9A-Za-z-])\d{4}(?:[ -]\d{4}){2}[ -]\d{1,7}(?![0-9A-Za-z-])/g,
+  /(?<![0-9A-Za-z-])\d{4}[ -]\d{6}[ -]\d{4,5}(?![0-9A-Za-z-])/g,
+];
 
-/** True when a string holds 13 to 19 digits (spaces or dashes allowed) that pass Luhn. */
+/** True when a string holds a card-shaped number of 13 to 19 digits that passes Luhn. */
 function holdsCardNumber(text: string): boolean {
-  for (const match of text.matchAll(CANDIDATE)) {
-    const digits = match[0].replace(/[ -]/g, '');
-    for (let len = 19; len >= 13; len--) {
-      for (let start = 0; start + len <= digits.length; start++) {
-        if (passesLuhn(digits.slice(start, start + len))) return true;
-      }
-    }
-  }
-  return false;
+  return CANDIDATES.some((pattern) =>
+    [...text.matchAll(pattern)].some((m) => {
+      const digits = m[0].replace(/[ -]/g, '');
+      return digits.length >= 13 && digits.length <= 19 && passesLuhn(digits);
+    }),
+  );
 }
 
 /** Walks any JSON value, keys included, looking for a raw card number. */

@@ -87,30 +87,40 @@ export async function createPurchase(
   const input = await priceRequest(deps, merchantId, idempotencyKey, body);
   const workflowId = workflowIdFor(merchantId, idempotencyKey);
   const expiresAt = new Date(Date.now() + deps.config.IDEMPOTENCY_TTL_HOURS * 3600_000);
-  // An expired key may be reused: its old row gives way to the new purchase.
-  await deps.prisma.idempotencyKey.deleteMany({
-    where: { merchantId, key: idempotencyKey, expiresAt: { lt: new Date() } },
+  // An expired key may be reused: its old row gives way to the new purchase. It is
+  // deleted by its exact key and only when present, because a range delete takes gap
+  // locks that deadlock concurrent inserts of neighbouring keys.
+  const stale = await deps.prisma.idempotencyKey.findUnique({
+    where: { merchantId_key: { merchantId, key: idempotencyKey } },
   });
-  try {
-    await deps.prisma.$transaction(async (tx) => {
-      await tx.idempotencyKey.create({
-        data: {
-          merchantId,
-          key: idempotencyKey,
-          requestHash: hash,
-          purchaseId: input.purchaseId,
-          expiresAt,
-        },
-      });
-      await insertPurchase(tx, input, workflowId);
+  if (stale && stale.expiresAt < new Date()) {
+    await deps.prisma.idempotencyKey.deleteMany({
+      where: { merchantId, key: idempotencyKey, expiresAt: stale.expiresAt },
     });
-  } catch (err) {
-    if (isKeyRace(err)) {
-      // A concurrent request with the same key won the insert.
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await deps.prisma.$transaction(async (tx) => {
+        await tx.idempotencyKey.create({
+          data: {
+            merchantId,
+            key: idempotencyKey,
+            requestHash: hash,
+            purchaseId: input.purchaseId,
+            expiresAt,
+          },
+        });
+        await insertPurchase(tx, input, workflowId);
+      });
+      break;
+    } catch (err) {
+      if (!isKeyRace(err)) throw err;
+      // A concurrent request with the same key won the insert: answer as its replay.
       const winner = await findLiveKey(deps, merchantId, idempotencyKey);
       if (winner) return replay(deps, winner, hash, body.paymentMethod.token);
+      // A deadlock with no winner: InnoDB rolled us back, so trying again is safe.
+      if (attempt >= 3) throw err;
     }
-    throw err;
   }
 
   try {

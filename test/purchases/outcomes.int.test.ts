@@ -248,3 +248,21 @@ test('when a merchant lists purchases by customer and status, then pages follow 
   expect(foreign.json.data).toEqual([]);
   expect(bad.status).toBe(400);
 });
+
+test('when 100 purchases with neighbouring keys arrive at once, then every one is accepted', async () => {
+  const productId = await createProduct(platform.prisma);
+  const run = randomUUID().slice(0, 8);
+
+  const responses = await Promise.all(
+    Array.from({ length: 100 }, (_, i) =>
+      post(
+        platform,
+        { ...purchaseBody(productId), customerId: `cus_${run}_${i}` },
+        { key: `order-${run}-${i}` },
+      ),
+    ),
+  );
+
+  expect(responses.map((r) => r.status)).toEqual(Array(100).fill(202));
+  expect(new Set(responses.map((r) => r.json.id)).size).toBe(100);
+});
