@@ -4,7 +4,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { createPaymentActivities, createPurchaseActivities } from '../activities';
 import type { Config } from '../common/config';
-import { searchAttributes } from '../workflows/contract';
+import { initialSearchAttributes } from '../workflows/contract';
 import type { PurchaseInput, PurchaseResult } from '../workflows/contract';
 import type { Deadline, Summary, Throughput } from './support';
 import { runPool, summarize, throughput } from './support';
@@ -213,13 +213,7 @@ export function measurePurchaseShape(
       args: [input],
       workflowIdConflictPolicy: 'USE_EXISTING',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      typedSearchAttributes: [
-        { key: searchAttributes.purchaseId, value: input.purchaseId },
-        { key: searchAttributes.merchantId, value: input.merchantId },
-        { key: searchAttributes.customerId, value: input.customerId },
-        { key: searchAttributes.status, value: 'RECEIVED' },
-        { key: searchAttributes.amountMinor, value: input.amountMinor },
-      ],
+      typedSearchAttributes: initialSearchAttributes(input),
     });
   });
 }

@@ -10,7 +10,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { containsCardNumber } from '../api/purchases/card-data';
@@ -18,7 +17,7 @@ import { hashApiKey } from '../common/auth';
 import { loadConfig } from '../common/config';
 import { createPrisma } from '../common/db';
 import type { PrismaClient } from '../common/db';
-import type { PurchaseStatus } from '../workflows/contract';
+import { PURCHASE_STATUSES } from '../workflows/contract';
 import { measureBareWorkflow, measurePurchaseShape, startNoopWorkers } from './engine';
 import type { EngineOptions, EngineRate, NoopWorkers } from './engine';
 import { runLoad } from './http-load';
@@ -28,21 +27,17 @@ import {
   cpuSnapshot,
   createDeadline,
   DeadlineExceeded,
+  log,
   machine,
+  parseFlags,
+  requireLoopback,
   summarize,
   throughput,
 } from './support';
 import type { CpuUsage, Deadline, Machine, Summary, Throughput } from './support';
 
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
-const FINAL: PurchaseStatus[] = [
-  'APPROVED',
-  'DECLINED',
-  'REJECTED',
-  'DUPLICATE',
-  'FAILED',
-  'CANCELED',
-];
+// Every status a purchase rests in: all but the two it passes through.
+const FINAL = PURCHASE_STATUSES.filter((s) => s !== 'RECEIVED' && s !== 'PROCESSING');
 const TARGETS = { postP99Ms: 25, replayP99Ms: 5, ratioOfCeiling: 0.7 };
 
 const flags = z.object({
@@ -68,26 +63,6 @@ const flags = z.object({
   'api-key': z.string().min(1).default('sk_test_local'),
 });
 type Flags = z.infer<typeof flags>;
-
-function parseFlags(argv: string[]): Flags {
-  const names = Object.keys(flags.shape) as (keyof Flags)[];
-  const { values } = parseArgs({
-    args: argv,
-    options: Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])),
-  });
-  const parsed = flags.safeParse(values);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`);
-    throw new Error(`bad flags: ${problems.join('; ')}`);
-  }
-  return parsed.data;
-}
-
-/** Every address the benchmark talks to must be this machine. */
-function requireLoopback(what: string, host: string): void {
-  if (!LOOPBACK.has(host))
-    throw new Error(`${what} points at ${host}; the benchmark only talks to 127.0.0.1`);
-}
 
 interface Phase<T> {
   value: T;
@@ -235,22 +210,16 @@ async function createProducts(
   return ids;
 }
 
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
-
 const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)} ms` : 'n/a');
 const rate = (v: number) => `${v.toFixed(1)}/s`;
 const yes = (met: boolean) => (met ? '**met**' : '**missed**');
 
 async function main(): Promise<void> {
-  const opts = parseFlags(process.argv.slice(2));
+  const opts = parseFlags(flags, process.argv.slice(2));
   const command = ['node dist/bench/purchases.js', ...process.argv.slice(2)].join(' ');
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
   const apiUrl = new URL(opts.api);
-  requireLoopback('--api', apiUrl.hostname);
-  requireLoopback('DATABASE_URL', new URL(config.DATABASE_URL).hostname);
-  requireLoopback('TEMPORAL_ADDRESS', config.TEMPORAL_ADDRESS.replace(/:\d+$/, ''));
+  requireLoopback(config, { '--api': opts.api });
 
   const deadline = createDeadline(opts['timeout-minutes'] * 60_000);
   process.once('SIGINT', () => {

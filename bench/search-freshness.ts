@@ -23,18 +23,23 @@ import { createOpenSearchClient } from '../search/opensearch';
 import {
   checkPipeline,
   ensureIndexer,
-  log,
   machineTable,
   ms,
-  parseFlags,
   percentile,
   PRODUCTS_ALIAS,
-  requireLoopback,
   RUN_DIR,
   runBench,
 } from './search-support';
 import type { IndexerHandle } from './search-support';
-import { cpuBetween, cpuSnapshot, machine, runPool } from './support';
+import {
+  cpuBetween,
+  cpuSnapshot,
+  log,
+  machine,
+  parseFlags,
+  requireLoopback,
+  runPool,
+} from './support';
 import type { CpuUsage, Deadline } from './support';
 
 const TARGET_P95_MS = 1000;

@@ -29,19 +29,16 @@ import { createOpenSearchClient } from '../search/opensearch';
 import {
   checkPipeline,
   ensureIndexer,
-  log,
   machineTable,
   ms,
-  parseFlags,
   percentile,
   processCpuSeconds,
   PRODUCTS_ALIAS,
-  requireLoopback,
   RUN_DIR,
   runBench,
 } from './search-support';
 import type { IndexerHandle } from './search-support';
-import { cpuBetween, cpuSnapshot, machine } from './support';
+import { cpuBetween, cpuSnapshot, log, machine, parseFlags, requireLoopback } from './support';
 import type { CpuUsage, Deadline } from './support';
 
 const SKU_PREFIX = 'bench-search-p-';

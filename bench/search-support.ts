@@ -1,18 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { Client } from '@opensearch-project/opensearch';
 import pino from 'pino';
-import type { z } from 'zod';
 import type { Config } from '../common/config';
 import { createKafka } from '../common/kafka';
 import { createLogger } from '../common/logger';
 import { startIndexer } from '../search/indexer';
 import { createOpenSearchClient, createOpenSearchEngine } from '../search/opensearch';
 import type { Deadline, Machine } from './support';
-import { createDeadline, DeadlineExceeded } from './support';
+import { createDeadline, DeadlineExceeded, log } from './support';
 
-/* What the two search benchmarks share: flags, the loopback rule, the pipeline checks. */
+/* What the two search benchmarks share: the pipeline checks and the indexer stand-in. */
 
 /** The alias produto searches; the benchmarks measure the real pipeline, not a test prefix. */
 export const PRODUCTS_ALIAS = 'products';
@@ -20,43 +18,6 @@ export const PRODUCTS_ALIAS = 'products';
 export const INDEXER_GROUP = 'search-indexer';
 export const CONNECTOR = 'gateway-mariadb';
 export const RUN_DIR = join(__dirname, '..', '..', '.stack', 'run');
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
-
-export function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
-
-/** Every flag is `--name value`; the zod object gives the defaults and the bounds. */
-export function parseFlags<S extends z.ZodObject>(schema: S, argv: string[]): z.infer<S> {
-  const names = Object.keys(schema.shape);
-  const { values } = parseArgs({
-    args: argv,
-    options: Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])),
-  });
-  const parsed = schema.safeParse(values);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`);
-    throw new Error(`bad flags: ${problems.join('; ')}`);
-  }
-  return parsed.data;
-}
-
-/** Every address the benchmark talks to must be this machine. */
-export function requireLoopback(config: Config, extra: Record<string, string> = {}): void {
-  const hosts: [string, string][] = [
-    ['DATABASE_URL', new URL(config.DATABASE_URL).hostname],
-    ['OPENSEARCH_URL', new URL(config.OPENSEARCH_URL).hostname],
-    ['KAFKA_CONNECT_URL', new URL(config.KAFKA_CONNECT_URL).hostname],
-    ...config.KAFKA_BROKERS.map((b): [string, string] => ['KAFKA_BROKERS', b.replace(/:\d+$/, '')]),
-    ...Object.entries(extra).map(([what, url]): [string, string] => [what, new URL(url).hostname]),
-  ];
-  for (const [what, host] of hosts) {
-    if (!LOOPBACK.has(host)) {
-      throw new Error(`${what} points at ${host}; the benchmark only talks to 127.0.0.1`);
-    }
-  }
-}
 
 /** Fails with a clear message when the source connector or the products alias is missing. */
 export async function checkPipeline(

@@ -1,6 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { z } from 'zod';
+import type { Config } from '../common/config';
 
 export class DeadlineExceeded extends Error {}
 
@@ -228,4 +231,42 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
     machineSteal: steal / total,
     otherCores: Math.max(0, (busy / total) * cpus().length - listed),
   };
+}
+
+export function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]', '::1']);
+
+/** Every flag is `--name value`; the zod object gives the defaults and the bounds. */
+export function parseFlags<S extends z.ZodObject>(schema: S, argv: string[]): z.infer<S> {
+  const names = Object.keys(schema.shape);
+  const { values } = parseArgs({
+    args: argv,
+    options: Object.fromEntries(names.map((n) => [n, { type: 'string' as const }])),
+  });
+  const parsed = schema.safeParse(values);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`);
+    throw new Error(`bad flags: ${problems.join('; ')}`);
+  }
+  return parsed.data;
+}
+
+/** Every address the benchmark talks to must be this machine. */
+export function requireLoopback(config: Config, extra: Record<string, string> = {}): void {
+  const hosts: [string, string][] = [
+    ['DATABASE_URL', new URL(config.DATABASE_URL).hostname],
+    ['OPENSEARCH_URL', new URL(config.OPENSEARCH_URL).hostname],
+    ['KAFKA_CONNECT_URL', new URL(config.KAFKA_CONNECT_URL).hostname],
+    ['TEMPORAL_ADDRESS', config.TEMPORAL_ADDRESS.replace(/:\d+$/, '')],
+    ...config.KAFKA_BROKERS.map((b): [string, string] => ['KAFKA_BROKERS', b.replace(/:\d+$/, '')]),
+    ...Object.entries(extra).map(([what, url]): [string, string] => [what, new URL(url).hostname]),
+  ];
+  for (const [what, host] of hosts) {
+    if (!LOOPBACK.has(host)) {
+      throw new Error(`${what} points at ${host}; the benchmark only talks to 127.0.0.1`);
+    }
+  }
 }

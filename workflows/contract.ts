@@ -25,6 +25,17 @@ export const searchAttributes = {
   amountMinor: defineSearchAttributeKey('AmountMinor', SearchAttributeType.INT),
 };
 
+/** The search attributes a purchase workflow starts with; the workflow keeps status current. */
+export function initialSearchAttributes(input: PurchaseInput) {
+  return [
+    { key: searchAttributes.purchaseId, value: input.purchaseId },
+    { key: searchAttributes.merchantId, value: input.merchantId },
+    { key: searchAttributes.customerId, value: input.customerId },
+    { key: searchAttributes.status, value: 'RECEIVED' },
+    { key: searchAttributes.amountMinor, value: input.amountMinor },
+  ];
+}
+
 export interface PurchaseLine {
   productId: string;
   quantity: number;

@@ -9,7 +9,7 @@ import type { Logger } from '../../common/logger';
 import type { SearchEngine } from '../../search/engine';
 import { Prisma } from '../../generated/prisma/client';
 import { purchaseWorkflow } from '../../workflows';
-import { searchAttributes, workflowIdFor } from '../../workflows/contract';
+import { initialSearchAttributes, workflowIdFor } from '../../workflows/contract';
 import type { PurchaseInput, PurchaseStatus } from '../../workflows/contract';
 import type { CreatePurchaseBody } from './request';
 import { requestHash } from './request';
@@ -191,13 +191,7 @@ async function startWorkflow(
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: reuse,
-        typedSearchAttributes: [
-          { key: searchAttributes.purchaseId, value: input.purchaseId },
-          { key: searchAttributes.merchantId, value: input.merchantId },
-          { key: searchAttributes.customerId, value: input.customerId },
-          { key: searchAttributes.status, value: 'RECEIVED' },
-          { key: searchAttributes.amountMinor, value: input.amountMinor },
-        ],
+        typedSearchAttributes: initialSearchAttributes(input),
       }),
     );
   } catch (err) {
