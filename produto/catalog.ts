@@ -2,7 +2,8 @@ import type { PrismaClient } from '../common/db';
 import { conflict, notFound } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { Prisma } from '../generated/prisma/client';
-import type { Product } from '../generated/prisma/client';
+import { productDoc } from '../search/documents';
+import type { ProductDoc } from '../search/documents';
 import { encodeCursor, preconditionFailed } from './contract';
 import type { NewProduct, ProductChanges } from './contract';
 
@@ -11,41 +12,14 @@ export interface CatalogDeps {
   logger: Logger;
 }
 
-export interface ProductView {
-  id: string;
-  sku: string;
-  name: string;
-  description: string;
-  priceMinor: number;
-  currency: string;
-  stock: number;
-  active: boolean;
-  version: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export function toView(row: Product): ProductView {
-  return {
-    id: row.id,
-    sku: row.sku,
-    name: row.name,
-    description: row.description,
-    priceMinor: row.priceMinor,
-    currency: row.currency,
-    stock: row.stock,
-    active: row.active,
-    version: row.version,
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
-  };
-}
+/** A product as the API shows it: the same JSON the search index holds. */
+export type ProductView = ProductDoc;
 
 export async function createProduct(deps: CatalogDeps, input: NewProduct): Promise<ProductView> {
   try {
     const row = await deps.prisma.product.create({ data: input });
     deps.logger.info({ productId: row.id, sku: row.sku }, 'product created');
-    return toView(row);
+    return productDoc(row);
   } catch (err) {
     if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
       throw conflict('sku_taken', `a product with sku ${input.sku} already exists`, {
@@ -62,7 +36,7 @@ export async function getProduct(
 ): Promise<ProductView> {
   const row = await deps.prisma.product.findUnique({ where: { id } });
   if (!row) throw notFound('product');
-  return toView(row);
+  return productDoc(row);
 }
 
 /**
@@ -87,7 +61,7 @@ export async function updateProduct(
     return current;
   });
   deps.logger.info({ productId: id, version: row.version }, 'product updated');
-  return toView(row);
+  return productDoc(row);
 }
 
 export type RemoveOutcome = { deleted: true } | { deleted: false; product: ProductView };
@@ -107,14 +81,14 @@ export async function removeProduct(deps: CatalogDeps, id: string): Promise<Remo
       if (count === 0) throw notFound('product');
       return { deleted: true };
     }
-    if (!product.active) return { deleted: false, product: toView(product) };
+    if (!product.active) return { deleted: false, product: productDoc(product) };
     await tx.product.updateMany({
       where: { id },
       data: { active: false, version: { increment: 1 } },
     });
     const deactivated = await tx.product.findUnique({ where: { id } });
     if (!deactivated) throw notFound('product');
-    return { deleted: false, product: toView(deactivated) };
+    return { deleted: false, product: productDoc(deactivated) };
   });
   deps.logger.info({ productId: id, deleted: outcome.deleted }, 'product removed');
   return outcome;
@@ -138,7 +112,7 @@ export async function listProducts(
   const data = rows.slice(0, page.limit);
   const last = data[data.length - 1];
   return {
-    data: data.map(toView),
+    data: data.map(productDoc),
     nextCursor: rows.length > page.limit && last ? encodeCursor(last.id) : null,
   };
 }

@@ -1,19 +1,13 @@
 /* What the index holds. Both the CDC path (Debezium rows, snake_case) and the MySQL path
    (Prisma rows, for reindex) build the same documents through these functions. */
 
-export interface ProductDoc {
-  id: string;
-  sku: string;
-  name: string;
-  description: string;
-  priceMinor: number;
-  currency: string;
-  stock: number;
-  active: boolean;
-  version: number;
+/** Row timestamps become ISO strings in a document; every other field is copied. */
+type WithIsoDates<T> = Omit<T, 'createdAt' | 'updatedAt'> & {
   createdAt: string;
   updatedAt: string;
-}
+};
+
+export type ProductDoc = WithIsoDates<ProductRow>;
 
 /**
  * A purchase as support staff look it up. Deliberately absent: metadata (free-form,
