@@ -1,9 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../common/config';
 import { createPrisma } from '../common/db';
-import { listen } from '../common/http';
+import { serve } from '../common/http';
 import { createLogger } from '../common/logger';
-import { onShutdown } from '../common/shutdown';
 import { createOpenSearchClient, createOpenSearchEngine } from '../search/opensearch';
 import { createApiApp } from './app';
 
@@ -23,15 +22,20 @@ async function main(): Promise<void> {
     logger,
     search,
   });
-  const http = await listen(app, config.API_PORT, config.HTTP_HOST);
-  onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
-    await http.close();
-    await connection.close();
-    await search.close();
-    await prisma.$disconnect();
-  });
-  // Logged once SIGTERM is handled: supervisors and tests take this line as ready.
-  logger.info({ port: http.port }, 'listening');
+  await serve(
+    app,
+    {
+      port: config.API_PORT,
+      host: config.HTTP_HOST,
+      logger,
+      shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    },
+    async () => {
+      await connection.close();
+      await search.close();
+      await prisma.$disconnect();
+    },
+  );
 }
 
 main().catch((err: unknown) => {

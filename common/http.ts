@@ -5,6 +5,7 @@ import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { AppError } from './errors';
 import type { Logger } from './logger';
+import { onShutdown } from './shutdown';
 
 export const BODY_LIMIT = '64kb';
 
@@ -107,4 +108,40 @@ export async function listen(
       server.closeIdleConnections();
     });
   return { server, port: bound, close };
+}
+
+export interface ServeOptions {
+  port: number;
+  host: string;
+  logger: Logger;
+  shutdownTimeoutMs: number;
+  /** Connections still open this long into shutdown are cut (for answers meant to hang). */
+  cutOffAfterMs?: number;
+}
+
+/**
+ * Serves `app` until SIGTERM or SIGINT, then stops accepting, finishes the requests in
+ * flight and runs `closeClients`. Logs "listening" only once the signal is handled, so a
+ * supervisor that takes that line as ready can stop the process at once.
+ */
+export async function serve(
+  app: Express,
+  options: ServeOptions,
+  closeClients: () => Promise<void> = () => Promise.resolve(),
+): Promise<void> {
+  const { logger, cutOffAfterMs } = options;
+  const http = await listen(app, options.port, options.host);
+  onShutdown(logger, options.shutdownTimeoutMs, async () => {
+    const cutOff =
+      cutOffAfterMs === undefined
+        ? undefined
+        : setTimeout(() => http.server.closeAllConnections(), cutOffAfterMs).unref();
+    try {
+      await http.close();
+    } finally {
+      clearTimeout(cutOff);
+    }
+    await closeClients();
+  });
+  logger.info({ port: http.port }, 'listening');
 }

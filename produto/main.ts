@@ -1,8 +1,7 @@
 import { loadConfig } from '../common/config';
 import { createPrisma } from '../common/db';
-import { listen } from '../common/http';
+import { serve } from '../common/http';
 import { createLogger } from '../common/logger';
-import { onShutdown } from '../common/shutdown';
 import { createOpenSearchClient, createOpenSearchEngine } from '../search/opensearch';
 import { createProdutoApp } from './app';
 
@@ -12,14 +11,19 @@ async function main(): Promise<void> {
   const prisma = createPrisma(config.DATABASE_URL);
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
   const app = createProdutoApp({ prisma, logger, search });
-  const http = await listen(app, config.PRODUTO_PORT, config.HTTP_HOST);
-  onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
-    await http.close();
-    await search.close();
-    await prisma.$disconnect();
-  });
-  // Logged once SIGTERM is handled: supervisors and tests take this line as ready.
-  logger.info({ port: http.port }, 'listening');
+  await serve(
+    app,
+    {
+      port: config.PRODUTO_PORT,
+      host: config.HTTP_HOST,
+      logger,
+      shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    },
+    async () => {
+      await search.close();
+      await prisma.$disconnect();
+    },
+  );
 }
 
 main().catch((err: unknown) => {

@@ -1,7 +1,6 @@
 import { loadConfig } from '../common/config';
-import { listen } from '../common/http';
+import { serve } from '../common/http';
 import { createLogger } from '../common/logger';
-import { onShutdown } from '../common/shutdown';
 import { createSandboxApp } from './app';
 
 // Slow and timeout answers are meant to hang; after this long at shutdown they are cut off.
@@ -10,24 +9,13 @@ const DRAIN_GRACE_MS = 1000;
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('provider-sandbox', config.LOG_LEVEL);
-  const { server, port, close } = await listen(
-    createSandboxApp(logger),
-    config.PROVIDER_SANDBOX_PORT,
-    config.HTTP_HOST,
-  );
-
-  onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {
-    const graceMs = Math.min(DRAIN_GRACE_MS, config.SHUTDOWN_TIMEOUT_MS / 2);
-    const cutOff = setTimeout(() => server.closeAllConnections(), graceMs);
-    cutOff.unref();
-    try {
-      await close();
-    } finally {
-      clearTimeout(cutOff);
-    }
+  await serve(createSandboxApp(logger), {
+    port: config.PROVIDER_SANDBOX_PORT,
+    host: config.HTTP_HOST,
+    logger,
+    shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    cutOffAfterMs: Math.min(DRAIN_GRACE_MS, config.SHUTDOWN_TIMEOUT_MS / 2),
   });
-  // Logged once SIGTERM is handled: supervisors and tests take this line as ready.
-  logger.info({ port }, 'listening');
 }
 
 main().catch((err: unknown) => {
