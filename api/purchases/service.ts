@@ -81,8 +81,14 @@ export async function createPurchase(
   body: CreatePurchaseBody,
 ): Promise<CreateOutcome> {
   const hash = requestHash(body);
-  const existing = await findLiveKey(deps, merchantId, idempotencyKey);
-  if (existing) return replay(deps, existing, hash, body.paymentMethod.token);
+  // One read of the key serves both checks below: live means replay, expired means reuse.
+  const now = new Date();
+  const existing = await deps.prisma.idempotencyKey.findUnique({
+    where: { merchantId_key: { merchantId, key: idempotencyKey } },
+  });
+  if (existing && existing.expiresAt > now) {
+    return replay(deps, existing, hash, body.paymentMethod.token);
+  }
 
   const input = await priceRequest(deps, merchantId, idempotencyKey, body);
   const workflowId = workflowIdFor(merchantId, idempotencyKey);
@@ -90,12 +96,9 @@ export async function createPurchase(
   // An expired key may be reused: its old row gives way to the new purchase. It is
   // deleted by its exact key and only when present, because a range delete takes gap
   // locks that deadlock concurrent inserts of neighbouring keys.
-  const stale = await deps.prisma.idempotencyKey.findUnique({
-    where: { merchantId_key: { merchantId, key: idempotencyKey } },
-  });
-  if (stale && stale.expiresAt < new Date()) {
+  if (existing && existing.expiresAt < now) {
     await deps.prisma.idempotencyKey.deleteMany({
-      where: { merchantId, key: idempotencyKey, expiresAt: stale.expiresAt },
+      where: { merchantId, key: idempotencyKey, expiresAt: existing.expiresAt },
     });
   }
   for (let attempt = 1; ; attempt++) {
