@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Temporal dev server (with Web UI) from the `temporal` CLI, built with `go install`.
 # State lives in a SQLite file so open workflows survive a restart of the stack.
+# WAL with synchronous=NORMAL survives a crash of the server process but may lose the last
+# commits on a power cut; it gives 2.5-5x the default's throughput here (docs/benchmarks.md).
 TEMPORAL_BIN="$CACHE_DIR/bin/temporal"
 
 temporal_install() {
@@ -18,6 +20,7 @@ temporal_start() {
   mkdir -p "$DATA_DIR/temporal"
   start_daemon temporal "$TEMPORAL_BIN" server start-dev \
     --db-filename "$DATA_DIR/temporal/temporal.db" \
+    --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
     --ip 127.0.0.1 --port 7233 --ui-ip 127.0.0.1 --ui-port 8233 \
     --namespace default --log-format json --log-level warn \
     --search-attribute PurchaseId=Keyword \
