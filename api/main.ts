@@ -5,6 +5,7 @@ import { serve } from '../common/http';
 import { createLogger } from '../common/logger';
 import { createOpenSearchClient, createOpenSearchEngine } from '../search/opensearch';
 import { createApiApp } from './app';
+import { createWorkflowStarter } from './purchases/starter';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -14,14 +15,14 @@ async function main(): Promise<void> {
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
-  const app = createApiApp({
+  const starter = createWorkflowStarter({
     prisma,
     workflows: client.workflow,
     connection,
     config,
     logger,
-    search,
   });
+  const app = createApiApp({ prisma, starter, config, logger, search });
   await serve(
     app,
     {
@@ -31,6 +32,7 @@ async function main(): Promise<void> {
       shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS,
     },
     async () => {
+      await starter.close();
       await connection.close();
       await search.close();
       await prisma.$disconnect();

@@ -3,7 +3,8 @@ import type { Server } from 'node:http';
 import express from 'express';
 import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import { ZodError } from 'zod';
-import { AppError } from './errors';
+import { Prisma } from '../generated/prisma/client';
+import { AppError, unavailable } from './errors';
 import type { Logger } from './logger';
 import { onShutdown } from './shutdown';
 
@@ -62,6 +63,13 @@ function toAppError(err: unknown): AppError | undefined {
       'the request is invalid',
       err.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
     );
+  }
+  // No free database connection in time: a burst, not a fault; the client may retry.
+  if (
+    err instanceof Prisma.PrismaClientKnownRequestError &&
+    (err.code === 'P2024' || err.code === 'P2028')
+  ) {
+    return unavailable('the service is busy; retry shortly', 1);
   }
   const parserError = err as BodyParserError;
   if (parserError.type === 'entity.too.large') {

@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Connection, WorkflowClient } from '@temporalio/client';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { insertPurchase } from '../../activities/purchases';
 import type { Config } from '../../common/config';
 import type { PrismaClient } from '../../common/db';
@@ -8,17 +6,16 @@ import { AppError, notFound, unavailable, unprocessable } from '../../common/err
 import type { Logger } from '../../common/logger';
 import type { SearchEngine } from '../../search/engine';
 import { Prisma } from '../../generated/prisma/client';
-import { purchaseWorkflow } from '../../workflows';
-import { initialSearchAttributes, workflowIdFor } from '../../workflows/contract';
+import { workflowIdFor } from '../../workflows/contract';
 import type { PurchaseInput, PurchaseStatus } from '../../workflows/contract';
 import type { CreatePurchaseBody } from './request';
 import { requestHash } from './request';
+import type { WorkflowStarter } from './starter';
+import { enqueueStart } from './starter';
 
 export interface PurchaseDeps {
   prisma: PrismaClient;
-  workflows: WorkflowClient;
-  /** The client's connection, for a deadline on calls made while a request waits. */
-  connection: Pick<Connection, 'withDeadline'>;
+  starter: Pick<WorkflowStarter, 'ensureAvailable' | 'kick'>;
   config: Config;
   logger: Logger;
   search: Pick<SearchEngine, 'searchPurchases'>;
@@ -70,9 +67,10 @@ export function toView(row: PurchaseRow): PurchaseView {
 export type CreateOutcome = { purchase: PurchaseView; replayed: boolean };
 
 /**
- * Creates a purchase once per (merchant, Idempotency-Key). The rows and the key are
- * written in one transaction, then the workflow is started; if Temporal cannot take
- * it, the rows are removed again and the caller gets 503 and may retry with the key.
+ * Creates a purchase once per (merchant, Idempotency-Key). The rows, the key and the
+ * workflow start's outbox row are written in one transaction; the workflow is started
+ * after the commit, off the request path (./starter.ts). While Temporal is down nothing
+ * is written and the caller gets 503 and may retry with the key.
  */
 export async function createPurchase(
   deps: PurchaseDeps,
@@ -87,11 +85,18 @@ export async function createPurchase(
     where: { merchantId_key: { merchantId, key: idempotencyKey } },
   });
   if (existing && existing.expiresAt > now) {
-    return replay(deps, existing, hash, body.paymentMethod.token);
+    return replay(deps, existing, hash);
   }
 
   const input = await priceRequest(deps, merchantId, idempotencyKey, body);
+  await deps.starter.ensureAvailable();
   const workflowId = workflowIdFor(merchantId, idempotencyKey);
+  const start = {
+    purchaseId: input.purchaseId,
+    workflowId,
+    taskQueue: deps.config.PURCHASES_TASK_QUEUE,
+    input,
+  };
   const expiresAt = new Date(Date.now() + deps.config.IDEMPOTENCY_TTL_HOURS * 3600_000);
   // An expired key may be reused: its old row gives way to the new purchase. It is
   // deleted by its exact key and only when present, because a range delete takes gap
@@ -101,9 +106,10 @@ export async function createPurchase(
       where: { merchantId, key: idempotencyKey, expiresAt: existing.expiresAt },
     });
   }
+  let leaseUntil: number;
   for (let attempt = 1; ; attempt++) {
     try {
-      await deps.prisma.$transaction(async (tx) => {
+      leaseUntil = await deps.prisma.$transaction(async (tx) => {
         await tx.idempotencyKey.create({
           data: {
             merchantId,
@@ -114,31 +120,25 @@ export async function createPurchase(
           },
         });
         await insertPurchase(tx, input, workflowId);
-      });
+        return enqueueStart(tx, start);
+      }, TX_OPTIONS);
       break;
     } catch (err) {
       if (!isKeyRace(err)) throw err;
       // A concurrent request with the same key won the insert: answer as its replay.
       const winner = await findLiveKey(deps, merchantId, idempotencyKey);
-      if (winner) return replay(deps, winner, hash, body.paymentMethod.token);
+      if (winner) return replay(deps, winner, hash);
       // A deadlock with no winner: InnoDB rolled us back, so trying again is safe.
       if (attempt >= 3) throw err;
     }
   }
 
-  try {
-    await startWorkflow(deps, input, workflowId, 'ALLOW_DUPLICATE');
-  } catch (err) {
-    await deps.prisma.$transaction([
-      deps.prisma.purchaseEvent.deleteMany({ where: { purchaseId: input.purchaseId } }),
-      deps.prisma.purchaseItem.deleteMany({ where: { purchaseId: input.purchaseId } }),
-      deps.prisma.purchase.deleteMany({ where: { id: input.purchaseId } }),
-      deps.prisma.idempotencyKey.deleteMany({ where: { merchantId, key: idempotencyKey } }),
-    ]);
-    throw err;
-  }
+  deps.starter.kick(start, leaseUntil);
   return { purchase: await loadView(deps, merchantId, input.purchaseId), replayed: false };
 }
+
+/** A burst may queue for a pooled connection a while rather than fail at once. */
+const TX_OPTIONS = { maxWait: 5000, timeout: 5000 };
 
 /** A unique-key collision, or the deadlock InnoDB may report for the same race. */
 function isKeyRace(err: unknown): boolean {
@@ -158,7 +158,6 @@ async function replay(
   deps: PurchaseDeps,
   record: { purchaseId: string; requestHash: string; key: string },
   hash: string,
-  token: string,
 ): Promise<CreateOutcome> {
   if (record.requestHash !== hash) {
     throw unprocessable(
@@ -172,36 +171,7 @@ async function replay(
     include: purchaseWithItems,
   });
   if (!row) throw unavailable('the original request is still being set up; retry shortly', 1);
-  if (row.status === 'RECEIVED') {
-    // The first request may still be starting its workflow, or may have lost it: make sure.
-    await startWorkflow(deps, inputFromRow(deps, row, token), row.workflowId, 'REJECT_DUPLICATE');
-  }
   return { purchase: toView(row), replayed: true };
-}
-
-async function startWorkflow(
-  deps: PurchaseDeps,
-  input: PurchaseInput,
-  workflowId: string,
-  reuse: 'ALLOW_DUPLICATE' | 'REJECT_DUPLICATE',
-): Promise<void> {
-  try {
-    const deadline = Date.now() + deps.config.TEMPORAL_START_TIMEOUT_MS;
-    await deps.connection.withDeadline(deadline, () =>
-      deps.workflows.start(purchaseWorkflow, {
-        taskQueue: deps.config.PURCHASES_TASK_QUEUE,
-        workflowId,
-        args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: reuse,
-        typedSearchAttributes: initialSearchAttributes(input),
-      }),
-    );
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return;
-    deps.logger.warn({ err, workflowId }, 'could not start the purchase workflow');
-    throw unavailable('the payment engine is unavailable; retry with the same Idempotency-Key', 5);
-  }
 }
 
 function retryPolicy(config: Config): PurchaseInput['retry'] {
@@ -256,29 +226,6 @@ async function priceRequest(
     token: body.paymentMethod.token,
     metadata: body.metadata,
     createdAt: new Date().toISOString(),
-    dedupWindowMs: deps.config.DEDUP_WINDOW_SECONDS * 1000,
-    paymentsTaskQueue: deps.config.PAYMENTS_TASK_QUEUE,
-    retry: retryPolicy(deps.config),
-  };
-}
-
-/** Rebuilds a workflow input from the stored purchase; the token comes from the replayed body. */
-function inputFromRow(deps: PurchaseDeps, row: PurchaseRow, token: string): PurchaseInput {
-  return {
-    purchaseId: row.id,
-    merchantId: row.merchantId,
-    customerId: row.customerId,
-    idempotencyKey: row.idempotencyKey,
-    amountMinor: Number(row.amountMinor),
-    currency: row.currency,
-    items: row.items.map((i) => ({
-      productId: i.productId,
-      quantity: i.quantity,
-      unitPriceMinor: i.unitPriceMinor,
-    })),
-    token,
-    metadata: (row.metadata ?? undefined) as Record<string, string> | undefined,
-    createdAt: row.createdAt.toISOString(),
     dedupWindowMs: deps.config.DEDUP_WINDOW_SECONDS * 1000,
     paymentsTaskQueue: deps.config.PAYMENTS_TASK_QUEUE,
     retry: retryPolicy(deps.config),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { createApiApp } from '../../api/app';
+import { createWorkflowStarter } from '../../api/purchases/starter';
 import { listen } from '../../common/http';
 import { createLogger } from '../../common/logger';
 import type { Platform } from './harness';
@@ -164,15 +165,16 @@ test('when Temporal is unreachable, then 503 with Retry-After, nothing is writte
   const connection = Connection.lazy({ address: '127.0.0.1:1' });
   const client = new Client({ connection });
   const config = { ...platform.config, TEMPORAL_START_TIMEOUT_MS: 1500 };
+  const logger = createLogger('t', 'silent');
+  const starter = createWorkflowStarter({
+    prisma: platform.prisma,
+    workflows: client.workflow,
+    connection,
+    config,
+    logger,
+  });
   const broken = await listen(
-    createApiApp({
-      prisma: platform.prisma,
-      workflows: client.workflow,
-      connection,
-      config,
-      logger: createLogger('t', 'silent'),
-      search: platform.search,
-    }),
+    createApiApp({ prisma: platform.prisma, starter, config, logger, search: platform.search }),
     0,
   );
   try {
@@ -192,6 +194,7 @@ test('when Temporal is unreachable, then 503 with Retry-After, nothing is writte
     await nothingStoredFor(key);
   } finally {
     await broken.close();
+    await starter.close();
     await connection.close();
   }
 

@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { Producer } from 'kafkajs';
 import { createApiApp } from '../../api/app';
+import { createWorkflowStarter } from '../../api/purchases/starter';
 import { createPaymentActivities, createPurchaseActivities } from '../../activities';
 import { SandboxProvider } from '../../activities/provider/sandbox';
 import { loadConfig } from '../../common/config';
@@ -102,10 +103,14 @@ export async function startPlatform(
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
-  const api = await listen(
-    createApiApp({ prisma, workflows: client.workflow, connection, config, logger, search }),
-    0,
-  );
+  const starter = createWorkflowStarter({
+    prisma,
+    workflows: client.workflow,
+    connection,
+    config,
+    logger,
+  });
+  const api = await listen(createApiApp({ prisma, starter, config, logger, search }), 0);
 
   return {
     config,
@@ -127,6 +132,7 @@ export async function startPlatform(
     },
     close: async () => {
       await api.close();
+      await starter.close();
       purchasesWorker.shutdown();
       await purchasesRun;
       await stopPaymentWorker();
