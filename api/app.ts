@@ -6,6 +6,10 @@ import type { PurchaseDeps } from './purchases/service';
 
 export function createApiApp(deps: PurchaseDeps): Express {
   return createHttpApp(deps.logger, (app) => {
-    app.use('/v1/purchases', requireRole(deps.prisma, 'merchant'), purchaseRoutes(deps));
+    app.use(
+      '/v1/purchases',
+      requireRole(deps.prisma, 'merchant', deps.config.API_KEY_CACHE_SECONDS),
+      purchaseRoutes(deps),
+    );
   });
 }

@@ -26,6 +26,7 @@ export const configSchema = z.object({
   PURCHASES_TASK_QUEUE: z.string().min(1).default('process-purchases'),
   PAYMENTS_TASK_QUEUE: z.string().min(1).default('payment-processing'),
   TEMPORAL_START_TIMEOUT_MS: positiveInt.default(5000),
+  API_KEY_CACHE_SECONDS: z.coerce.number().int().min(0).max(300).default(10),
   IDEMPOTENCY_TTL_HOURS: positiveInt.min(24).default(24),
   DEDUP_WINDOW_SECONDS: positiveInt.default(600),
   PAYMENT_RETRY_INITIAL_MS: positiveInt.default(1000),

@@ -6,6 +6,7 @@ import { AppError, notFound, unavailable, unprocessable } from '../../common/err
 import type { Logger } from '../../common/logger';
 import type { SearchEngine } from '../../search/engine';
 import { Prisma } from '../../generated/prisma/client';
+import type { Purchase } from '../../generated/prisma/client';
 import { workflowIdFor } from '../../workflows/contract';
 import type { PurchaseInput, PurchaseStatus } from '../../workflows/contract';
 import type { CreatePurchaseBody } from './request';
@@ -39,7 +40,10 @@ export interface PurchaseView {
 }
 
 const purchaseWithItems = { items: { orderBy: { line: 'asc' } } } as const;
-type PurchaseRow = Prisma.PurchaseGetPayload<{ include: typeof purchaseWithItems }>;
+/** A purchase row with the fields of its lines the view shows. */
+type PurchaseRow = Purchase & {
+  items: { productId: string; quantity: number; unitPriceMinor: number }[];
+};
 
 export function toView(row: PurchaseRow): PurchaseView {
   return {
@@ -81,11 +85,9 @@ export async function createPurchase(
   const hash = requestHash(body);
   // One read of the key serves both checks below: live means replay, expired means reuse.
   const now = new Date();
-  const existing = await deps.prisma.idempotencyKey.findUnique({
-    where: { merchantId_key: { merchantId, key: idempotencyKey } },
-  });
+  const existing = await findKey(deps, merchantId, idempotencyKey);
   if (existing && existing.expiresAt > now) {
-    return replay(deps, existing, hash);
+    return replay(existing, hash);
   }
 
   const input = await priceRequest(deps, merchantId, idempotencyKey, body);
@@ -126,8 +128,8 @@ export async function createPurchase(
     } catch (err) {
       if (!isKeyRace(err)) throw err;
       // A concurrent request with the same key won the insert: answer as its replay.
-      const winner = await findLiveKey(deps, merchantId, idempotencyKey);
-      if (winner) return replay(deps, winner, hash);
+      const winner = await findKey(deps, merchantId, idempotencyKey);
+      if (winner && winner.expiresAt > new Date()) return replay(winner, hash);
       // A deadlock with no winner: InnoDB rolled us back, so trying again is safe.
       if (attempt >= 3) throw err;
     }
@@ -148,17 +150,51 @@ function isKeyRace(err: unknown): boolean {
   );
 }
 
-async function findLiveKey(deps: PurchaseDeps, merchantId: string, key: string) {
-  return deps.prisma.idempotencyKey.findFirst({
-    where: { merchantId, key, expiresAt: { gt: new Date() } },
-  });
+interface KeyRecord {
+  purchaseId: string;
+  requestHash: string;
+  expiresAt: Date;
+  /** Absent only if the purchase row is gone, which a transaction should never allow. */
+  purchase: PurchaseRow | null;
 }
 
-async function replay(
+/**
+ * The key and its purchase with its lines in one round trip, because replays are the
+ * hot path: the columns are named as Prisma names the fields, so toView() reads both.
+ */
+async function findKey(
   deps: PurchaseDeps,
-  record: { purchaseId: string; requestHash: string; key: string },
-  hash: string,
-): Promise<CreateOutcome> {
+  merchantId: string,
+  key: string,
+): Promise<KeyRecord | undefined> {
+  const rows = await deps.prisma.$queryRaw<
+    (Omit<KeyRecord, 'purchase'> & Partial<Omit<PurchaseRow, 'id'>> & { id: string | null })[]
+  >`
+    SELECT k.purchase_id AS purchaseId, k.request_hash AS requestHash, k.expires_at AS expiresAt,
+      p.id, p.merchant_id AS merchantId, p.customer_id AS customerId,
+      p.idempotency_key AS idempotencyKey, p.workflow_id AS workflowId,
+      p.amount_minor AS amountMinor, p.currency, p.status, p.reason,
+      p.duplicate_of AS duplicateOf, p.attempts, p.last_error AS lastError,
+      p.provider_charge_id AS providerChargeId, p.metadata, p.version,
+      p.created_at AS createdAt, p.updated_at AS updatedAt,
+      (SELECT JSON_ARRAYAGG(JSON_OBJECT('productId', i.product_id, 'quantity', i.quantity,
+                'unitPriceMinor', i.unit_price_minor) ORDER BY i.line)
+         FROM purchase_items i WHERE i.purchase_id = p.id) AS items
+    FROM idempotency_keys k LEFT JOIN purchases p ON p.id = k.purchase_id
+    WHERE k.merchant_id = ${merchantId} AND k.idempotency_key = ${key}`;
+  const row = rows[0];
+  if (!row) return undefined;
+  const { purchaseId, requestHash, expiresAt, id, ...purchase } = row;
+  return {
+    purchaseId,
+    requestHash,
+    expiresAt,
+    purchase:
+      id === null ? null : ({ id, ...purchase, items: purchase.items ?? [] } as PurchaseRow),
+  };
+}
+
+function replay(record: KeyRecord, hash: string): CreateOutcome {
   if (record.requestHash !== hash) {
     throw unprocessable(
       'idempotency_key_reused',
@@ -166,10 +202,7 @@ async function replay(
       { purchaseId: record.purchaseId },
     );
   }
-  const row = await deps.prisma.purchase.findUnique({
-    where: { id: record.purchaseId },
-    include: purchaseWithItems,
-  });
+  const row = record.purchase;
   if (!row) throw unavailable('the original request is still being set up; retry shortly', 1);
   return { purchase: toView(row), replayed: true };
 }

@@ -43,12 +43,15 @@ test('when a purchase of a tok_visa card is made, then it is approved with one c
 test('when the same key is replayed with the same body, then the same purchase comes back marked replayed', async () => {
   const productId = await createProduct(platform.prisma);
   const key = randomUUID();
-  const body = purchaseBody(productId);
+  const metadata = { orderRef: 'A-1' };
+  const body = purchaseBody(productId, 'tok_visa', { metadata });
   const first = await post(platform, body, { key });
-  await finalState(platform, first.json.id as string, FINAL);
+  const settled = await finalState(platform, first.json.id as string, FINAL);
+  delete settled.timeline;
 
   // Key order differs; the canonical form is what counts.
   const reordered = {
+    metadata,
     paymentMethod: body.paymentMethod,
     currency: body.currency,
     items: body.items,
@@ -60,6 +63,9 @@ test('when the same key is replayed with the same body, then the same purchase c
   expect(replay.headers.get('idempotent-replayed')).toBe('true');
   expect(replay.json.id).toBe(first.json.id);
   expect(replay.json.status).toBe('APPROVED');
+  // The replay's one-query read shows exactly what GET shows.
+  expect(replay.json).toEqual(settled);
+  expect(replay.json.metadata).toEqual(metadata);
   expect(await chargesFor(platform, first.json.id as string)).toHaveLength(1);
 });
 

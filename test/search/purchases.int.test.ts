@@ -24,7 +24,7 @@ beforeAll(async () => {
   const app = createHttpApp(logger, (a) => {
     a.get(
       '/v1/purchases/search',
-      requireRole(pipeline.prisma, 'merchant'),
+      requireRole(pipeline.prisma, 'merchant', 0),
       searchPurchasesHandler(pipeline.engine),
     );
   });
