@@ -1,5 +1,6 @@
 import type { Producer } from 'kafkajs';
 import { Prisma } from '../generated/prisma/client';
+import type { Purchase } from '../generated/prisma/client';
 import type { PrismaClient } from '../common/db';
 import { workflowIdFor } from '../workflows/contract';
 import type { PurchaseInput, PurchaseLine, PurchaseStatus } from '../workflows/contract';
@@ -18,32 +19,51 @@ export interface StatusChange {
   duplicateOf?: string;
 }
 
-/** Writes a purchase, its lines and its RECEIVED event in one transaction. */
-export async function insertPurchase(
-  tx: Prisma.TransactionClient,
-  input: PurchaseInput,
-  workflowId: string,
-): Promise<void> {
-  await tx.purchase.create({
-    data: {
-      id: input.purchaseId,
-      merchantId: input.merchantId,
-      customerId: input.customerId,
-      idempotencyKey: input.idempotencyKey,
-      workflowId,
-      amountMinor: BigInt(input.amountMinor),
-      currency: input.currency,
-      status: 'RECEIVED',
-      metadata: input.metadata ?? Prisma.JsonNull,
-      createdAt: new Date(input.createdAt),
-    },
-  });
-  await tx.purchaseItem.createMany({
-    data: input.items.map((item, line) => ({ purchaseId: input.purchaseId, line, ...item })),
-  });
-  await tx.purchaseEvent.create({
-    data: { purchaseId: input.purchaseId, toStatus: 'RECEIVED' },
-  });
+/** A purchase as it starts: what insertPurchase writes and what the api's 202 shows. */
+export type NewPurchase = Purchase & { items: PurchaseLine[] };
+
+export function newPurchase(input: PurchaseInput, workflowId: string): NewPurchase {
+  const createdAt = new Date(input.createdAt);
+  return {
+    id: input.purchaseId,
+    merchantId: input.merchantId,
+    customerId: input.customerId,
+    idempotencyKey: input.idempotencyKey,
+    workflowId,
+    amountMinor: BigInt(input.amountMinor),
+    currency: input.currency,
+    status: 'RECEIVED',
+    reason: null,
+    duplicateOf: null,
+    attempts: 0,
+    lastError: null,
+    providerChargeId: null,
+    metadata: input.metadata ?? null,
+    version: 1,
+    createdAt,
+    updatedAt: createdAt,
+    items: input.items,
+  };
+}
+
+/**
+ * The writes of a purchase, its lines and its RECEIVED event, for the caller to run in a
+ * transaction. createMany is one INSERT each, where create would read every row back.
+ */
+export function purchaseWrites(
+  db: PrismaClient | Prisma.TransactionClient,
+  row: NewPurchase,
+): Prisma.PrismaPromise<unknown>[] {
+  const { items, metadata, ...purchase } = row;
+  return [
+    db.purchase.createMany({ data: [{ ...purchase, metadata: metadata ?? Prisma.JsonNull }] }),
+    db.purchaseItem.createMany({
+      data: items.map((item, line) => ({ purchaseId: row.id, line, ...item })),
+    }),
+    db.purchaseEvent.createMany({
+      data: [{ purchaseId: row.id, toStatus: 'RECEIVED', createdAt: row.createdAt }],
+    }),
+  ];
 }
 
 /** Total quantity per product, in a fixed order so concurrent reservations lock rows alike. */
@@ -64,7 +84,8 @@ export function createPurchaseActivities(deps: { prisma: PrismaClient; producer:
       const workflowId = workflowIdFor(input.merchantId, input.idempotencyKey);
       await prisma.$transaction(async (tx) => {
         const existing = await tx.purchase.findUnique({ where: { id: input.purchaseId } });
-        if (!existing) await insertPurchase(tx, input, workflowId);
+        if (existing) return;
+        for (const write of purchaseWrites(tx, newPurchase(input, workflowId))) await write;
       });
     },
 

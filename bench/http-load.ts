@@ -9,8 +9,6 @@ export interface LoadOptions {
   amount?: number;
   /** ...or after this many seconds. */
   duration?: number;
-  /** Requests per second over all connections; unlimited when absent. */
-  overallRate?: number;
   headers: Record<string, string>;
   /** A fixed body, or one built per request (unique keys need the latter). */
   body: string | ((i: number) => { headers: Record<string, string>; body: string });
@@ -28,8 +26,6 @@ export interface LoadRun {
   timeouts: number;
   /** First request sent to last response received. */
   seconds: number;
-  /** autocannon's own p99 (whole milliseconds; corrected for coordinated omission under a rate). */
-  autocannonP99: number;
 }
 
 /**
@@ -69,7 +65,6 @@ export function runLoad(options: LoadOptions, deadline: Deadline, phase: string)
         connections: options.connections,
         ...(options.amount !== undefined && { amount: options.amount }),
         ...(options.duration !== undefined && { duration: options.duration }),
-        ...(options.overallRate !== undefined && { overallRate: options.overallRate }),
         headers: { 'content-type': 'application/json', ...options.headers },
         requests: [request],
         timeout: 30,
@@ -92,7 +87,6 @@ export function runLoad(options: LoadOptions, deadline: Deadline, phase: string)
           errors: result.errors,
           timeouts: result.timeouts,
           seconds: (lastResponse - t0) / 1000,
-          autocannonP99: result.latency.p99,
         });
       },
     );

@@ -2,11 +2,12 @@
  * Purchases benchmark against the running stack (a script, not a test):
  *
  *   npm run build && node dist/bench/purchases.js [--count 2000] [--connections 20]
- *     [--replays 2000] [--rate 100] [--rate-seconds 20] [--rate-connections 100]
- *     [--products 1] [--keys uuid|prefixed|sequential] [--timeout-minutes 10]
+ *     [--replays 2000] [--rate 100] [--rate-seconds 20] [--products 1]
+ *     [--keys uuid|prefixed|sequential] [--timeout-minutes 10] [--vegeta <path>]
  *
- * HTTP load comes from autocannon's programmatic API; the engine ceiling from no-op
- * workers started in this process on task queues of their own. See docs/benchmarks.md.
+ * Load at a fixed concurrency comes from autocannon's programmatic API, load at a fixed
+ * arrival rate from vegeta (./vegeta.ts), the engine ceiling from no-op workers started
+ * in this process on task queues of their own. See docs/benchmarks.md.
  */
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -22,6 +23,8 @@ import { measureBareWorkflow, measurePurchaseShape, startNoopWorkers } from './e
 import type { EngineOptions, EngineRate, NoopWorkers } from './engine';
 import { runLoad } from './http-load';
 import type { LoadRun } from './http-load';
+import { attackAtRate, DEFAULT_VEGETA } from './vegeta';
+import type { RateRun, Target } from './vegeta';
 import {
   cpuBetween,
   cpuSnapshot,
@@ -44,13 +47,10 @@ const flags = z.object({
   count: z.coerce.number().int().min(1).max(100_000).default(2000),
   connections: z.coerce.number().int().min(1).max(1000).default(20),
   replays: z.coerce.number().int().min(1).max(100_000).default(2000),
+  /** Requests per second, evenly spaced, for the fixed-rate POST, replay and /health runs. */
   rate: z.coerce.number().int().min(1).max(10_000).default(100),
-  /**
-   * Connections for the fixed-rate run. autocannon keeps one request in flight per
-   * connection, so fewer than rate × latency connections cannot offer the rate at all.
-   */
-  'rate-connections': z.coerce.number().int().min(1).max(1000).default(100),
   'rate-seconds': z.coerce.number().int().min(1).max(600).default(20),
+  vegeta: z.string().min(1).default(DEFAULT_VEGETA),
   'timeout-minutes': z.coerce.number().min(1).max(120).default(10),
   /** Spread purchases over this many products; 1 is the hot-row case the issue asks for. */
   products: z.coerce.number().int().min(1).max(1000).default(1),
@@ -369,23 +369,29 @@ async function main(): Promise<void> {
       `  p99 ${ms(replayLatency.p99)}; replayed ${replay.value.replayed}/${replay.value.latencies.length}`,
     );
 
-    // 4. Fixed arrival rate for the POST latency target.
+    // 4. Fixed arrival rates (vegeta): replays, then /health as the floor of this machine
+    // and this HTTP stack at that moment, then new purchases for the POST target.
+    const rateCount = opts.rate * opts['rate-seconds'];
+    const atRate = (what: string, target: (i: number) => Target) => {
+      log(`fixed rate: ${rateCount} ${what} at ${opts.rate}/s...`);
+      return withCpu(() =>
+        attackAtRate(opts.vegeta, target, rateCount, opts.rate, deadline, `fixed-rate ${what}`),
+      );
+    };
+    const post = (req: { headers: Record<string, string>; body: string }): Target => ({
+      method: 'POST',
+      url,
+      headers: { ...auth, 'content-type': 'application/json', ...req.headers },
+      body: req.body,
+    });
+    const replayAtRate = await atRate('replays', () => post(first));
+    const healthAtRate = await atRate('GET /health', () => ({
+      method: 'GET',
+      url: new URL('/health', apiUrl).toString(),
+      headers: {},
+    }));
     const rateBatch = purchaseBatch(productIds, runId, 'rate', opts.keys);
-    log(`fixed rate: ${opts.rate} req/s for ${opts['rate-seconds']} s...`);
-    const fixed = await withCpu(() =>
-      runLoad(
-        {
-          url,
-          connections: opts['rate-connections'],
-          duration: opts['rate-seconds'],
-          overallRate: opts.rate,
-          headers: auth,
-          body: rateBatch.request,
-        },
-        deadline,
-        'fixed-rate POSTs',
-      ),
-    );
+    const fixed = await atRate('POSTs', (i) => post(rateBatch.request(i)));
     const fixedLatency = summarize(fixed.value.okLatencies);
     log(`  p99 ${ms(fixedLatency.p99)} over ${fixedLatency.n} responses`);
     // Let those purchases settle so the shared stack is left quiet; best effort, bounded.
@@ -419,6 +425,8 @@ async function main(): Promise<void> {
         quietStart,
         fixed,
         fixedLatency,
+        replayAtRate,
+        healthAtRate,
         drained,
         drainSeconds,
       }),
@@ -443,8 +451,10 @@ interface ReportInput {
   replaySolo: LoadRun;
   solo: LoadRun;
   quietStart: Summary;
-  fixed: Phase<LoadRun>;
+  fixed: Phase<RateRun>;
   fixedLatency: Summary;
+  replayAtRate: Phase<RateRun>;
+  healthAtRate: Phase<RateRun>;
   drained: Settled;
   drainSeconds: number;
 }
@@ -457,17 +467,18 @@ function report(r: ReportInput): string {
     `${rate(t.perSecond)} (${t.count} in ${t.seconds.toFixed(1)} s; to the 99th percentile ${rate(t.p99PerSecond)})`;
   const fixedMet = r.fixedLatency.p99 <= TARGETS.postP99Ms;
   const ratioMet = ratio >= TARGETS.ratioOfCeiling;
-  const replayMet = r.replayLatency.p99 <= TARGETS.replayP99Ms;
+  const replayFixed = summarize(r.replayAtRate.value.okLatencies);
+  const health = summarize(r.healthAtRate.value.okLatencies);
+  const replayMet = replayFixed.p99 <= TARGETS.replayP99Ms;
   const solo = summarize(r.replaySolo.okLatencies);
   const soloPost = summarize(r.solo.okLatencies);
-  const fixedRate = r.fixedLatency.n / r.fixed.value.seconds;
   const c = r.opts.connections;
   const load = (m: Machine) => m.load.map((l) => l.toFixed(2)).join(' / ');
   const statuses = (s: Record<string, number>) =>
     Object.entries(s)
       .map(([k, v]) => `${k} ${v}`)
       .join(', ');
-  const non202 = (run: LoadRun) =>
+  const non202 = (run: Pick<LoadRun, 'byStatus' | 'errors'>) =>
     Object.entries(run.byStatus)
       .filter(([code]) => code !== '202')
       .map(([code, n]) => `${n}×${code}`)
@@ -492,20 +503,23 @@ function report(r: ReportInput): string {
 | bare no-op workflow, for reference | ${tp(r.bare)} | | |
 | Temporal start call p50 / p99: one at a time (${r.quietStart.n}); ${c} in flight, purchase workflow (${r.ceiling.value.start.n}) | ${ms(r.quietStart.p50)} / ${ms(r.quietStart.p99)}; ${ms(r.ceiling.value.start.p50)} / ${ms(r.ceiling.value.start.p99)} | | |
 | APPROVED/s ÷ engine ceiling | ${(ratio * 100).toFixed(0)}% (to the 99th percentile ${(p99Ratio * 100).toFixed(0)}%) | ≥ ${TARGETS.ratioOfCeiling * 100}% | ${yes(ratioMet)} |
-| POST p50 / p99 at a fixed ${r.opts.rate} req/s for ${r.opts['rate-seconds']} s (${r.opts['rate-connections']} connections; ${r.fixedLatency.n} answered, ${fixedRate.toFixed(1)} req/s achieved) | ${ms(r.fixedLatency.p50)} / ${ms(r.fixedLatency.p99)} | p99 ≤ ${TARGETS.postP99Ms} ms | ${yes(fixedMet)} |
-| idempotent replay p50 / p99 (${r.replayLatency.n} POSTs of one key, ${c} connections; ${rate(r.replayLatency.n / r.replay.value.seconds)}) | ${ms(r.replayLatency.p50)} / ${ms(r.replayLatency.p99)} | p99 ≤ ${TARGETS.replayP99Ms} ms | ${yes(replayMet)} |
+| POST p50 / p99 at a fixed ${r.opts.rate} req/s, evenly spaced (vegeta; ${r.fixedLatency.n} accepted, ${rate(r.fixed.value.achieved)} achieved) | ${ms(r.fixedLatency.p50)} / ${ms(r.fixedLatency.p99)} | p99 ≤ ${TARGETS.postP99Ms} ms | ${yes(fixedMet)} |
+| idempotent replay p50 / p99 at a fixed ${r.opts.rate} req/s, evenly spaced (vegeta; ${replayFixed.n} replays) | ${ms(replayFixed.p50)} / ${ms(replayFixed.p99)} | p99 ≤ ${TARGETS.replayP99Ms} ms | ${yes(replayMet)} |
+| GET /health p50 / p99 at the same rate, just before (the floor of this machine and HTTP stack) | ${ms(health.p50)} / ${ms(health.p99)} | | |
+| idempotent replay p50 / p99 (${r.replayLatency.n} POSTs of one key, ${c} connections, unthrottled; ${rate(r.replayLatency.n / r.replay.value.seconds)}) | ${ms(r.replayLatency.p50)} / ${ms(r.replayLatency.p99)} | | |
 | idempotent replay p50 / p99, 1 connection (${solo.n} POSTs; service time, for reference) | ${ms(solo.p50)} / ${ms(solo.p99)} | | |
 
 Targets: POST p99 ≤ ${TARGETS.postP99Ms} ms at ${r.opts.rate} req/s ${yes(fixedMet)}; end to end ≥ ${TARGETS.ratioOfCeiling * 100}% of the engine ceiling ${yes(ratioMet)}; replay p99 ≤ ${TARGETS.replayP99Ms} ms ${yes(replayMet)}.
 
 - Outcomes of the end-to-end purchases: ${statuses(e.statuses)}; responses other than 202: ${non202(e.load)}; p50 / p99 over every response ${ms(e.postAll.p50)} / ${ms(e.postAll.p99)}.
-- Replays answered \`Idempotent-Replayed: true\`: ${r.replay.value.replayed} of ${r.replayLatency.n}; other than 202: ${non202(r.replay.value)}.
-- Fixed-rate run: other than 202: ${non202(r.fixed.value)}; autocannon's p99 corrected for coordinated omission ${r.fixed.value.autocannonP99} ms; its purchases ${r.drained.complete ? 'were all final' : 'were still not all final'} ${r.drainSeconds.toFixed(1)} s after the last POST (${statuses(r.drained.statuses)}).
+- Replays answered \`Idempotent-Replayed: true\`: ${r.replay.value.replayed} of ${r.replayLatency.n} unthrottled, ${r.replayAtRate.value.replayed} of ${replayFixed.n} at the fixed rate; other than 202: ${non202(r.replay.value)}; ${non202(r.replayAtRate.value)}.
+- Fixed-rate POSTs: other than 202: ${non202(r.fixed.value)}; vegeta sends on schedule with as many workers as it needs (an open model), so a slow answer does not hold back the requests behind it. Its purchases ${r.drained.complete ? 'were all final' : 'were still not all final'} ${r.drainSeconds.toFixed(1)} s after the last POST (${statuses(r.drained.statuses)}).
 - Max latency: POST ${ms(e.post.max)}, fixed rate ${ms(r.fixedLatency.max)}, replay ${ms(r.replayLatency.max)}.
 - CPU in cores by process, end to end: ${cpu(r.e2e.cpu)}.
 - CPU in cores by process, engine ceiling: ${cpu(r.ceiling.cpu)}.
 - CPU in cores by process, replays: ${cpu(r.replay.cpu)}.
-- CPU in cores by process, fixed rate: ${cpu(r.fixed.cpu)}.
+- CPU in cores by process, fixed-rate POSTs: ${cpu(r.fixed.cpu)}.
+- CPU in cores by process, fixed-rate replays: ${cpu(r.replayAtRate.cpu)}.
 - Machine: ${r.startMachine.cpus} × ${r.startMachine.cpuModel}, ${r.startMachine.memoryGiB} GiB, Node ${r.startMachine.node}; load average (1/5/15 min) ${load(r.startMachine)} at the start, ${load(r.endMachine)} at the end.
 - Command: \`${r.command}\`
 `;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { insertPurchase } from '../../activities/purchases';
+import { newPurchase, purchaseWrites } from '../../activities/purchases';
 import type { Config } from '../../common/config';
 import type { PrismaClient } from '../../common/db';
 import { AppError, notFound, unavailable, unprocessable } from '../../common/errors';
@@ -12,7 +12,7 @@ import type { PurchaseInput, PurchaseStatus } from '../../workflows/contract';
 import type { CreatePurchaseBody } from './request';
 import { requestHash } from './request';
 import type { WorkflowStarter } from './starter';
-import { enqueueStart } from './starter';
+import { startWrite } from './starter';
 
 export interface PurchaseDeps {
   prisma: PrismaClient;
@@ -93,6 +93,7 @@ export async function createPurchase(
   const input = await priceRequest(deps, merchantId, idempotencyKey, body);
   await deps.starter.ensureAvailable();
   const workflowId = workflowIdFor(merchantId, idempotencyKey);
+  const row = newPurchase(input, workflowId);
   const start = {
     purchaseId: input.purchaseId,
     workflowId,
@@ -108,22 +109,21 @@ export async function createPurchase(
       where: { merchantId, key: idempotencyKey, expiresAt: existing.expiresAt },
     });
   }
+  // One batch transaction: an interactive one costs Prisma several times as much here.
   let leaseUntil: number;
   for (let attempt = 1; ; attempt++) {
+    const outbox = startWrite(deps.prisma, start);
     try {
-      leaseUntil = await deps.prisma.$transaction(async (tx) => {
-        await tx.idempotencyKey.create({
-          data: {
-            merchantId,
-            key: idempotencyKey,
-            requestHash: hash,
-            purchaseId: input.purchaseId,
-            expiresAt,
-          },
-        });
-        await insertPurchase(tx, input, workflowId);
-        return enqueueStart(tx, start);
-      }, TX_OPTIONS);
+      await deps.prisma.$transaction([
+        deps.prisma.idempotencyKey.createMany({
+          data: [
+            { merchantId, key: idempotencyKey, requestHash: hash, purchaseId: row.id, expiresAt },
+          ],
+        }),
+        ...purchaseWrites(deps.prisma, row),
+        outbox.write,
+      ]);
+      leaseUntil = outbox.leaseUntil;
       break;
     } catch (err) {
       if (!isKeyRace(err)) throw err;
@@ -136,11 +136,8 @@ export async function createPurchase(
   }
 
   deps.starter.kick(start, leaseUntil);
-  return { purchase: await loadView(deps, merchantId, input.purchaseId), replayed: false };
+  return { purchase: toView(row), replayed: false };
 }
-
-/** A burst may queue for a pooled connection a while rather than fail at once. */
-const TX_OPTIONS = { maxWait: 5000, timeout: 5000 };
 
 /** A unique-key collision, or the deadlock InnoDB may report for the same race. */
 function isKeyRace(err: unknown): boolean {

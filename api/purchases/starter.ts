@@ -44,19 +44,24 @@ export interface PendingStart {
 
 export type NewStart = Omit<PendingStart, 'attempts' | 'leaseUntil'>;
 
-/** Writes the outbox row inside the purchase's transaction; returns the end of its lease. */
-export async function enqueueStart(tx: Prisma.TransactionClient, start: NewStart): Promise<number> {
+/** The outbox row's write, for the purchase's transaction, and the end of its first lease. */
+export function startWrite(
+  db: PrismaClient,
+  start: NewStart,
+): { write: Prisma.PrismaPromise<unknown>; leaseUntil: number } {
   const leaseUntil = Date.now() + LEASE_MS;
-  await tx.workflowStart.create({
-    data: {
-      purchaseId: start.purchaseId,
-      workflowId: start.workflowId,
-      taskQueue: start.taskQueue,
-      input: start.input as unknown as Prisma.InputJsonValue,
-      nextAttemptAt: new Date(leaseUntil),
-    },
+  const write = db.workflowStart.createMany({
+    data: [
+      {
+        purchaseId: start.purchaseId,
+        workflowId: start.workflowId,
+        taskQueue: start.taskQueue,
+        input: start.input as unknown as Prisma.InputJsonValue,
+        nextAttemptAt: new Date(leaseUntil),
+      },
+    ],
   });
-  return leaseUntil;
+  return { write, leaseUntil };
 }
 
 export interface WorkflowStarter {
