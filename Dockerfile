@@ -46,6 +46,8 @@ COPY --from=app-build /app/node_modules ./node_modules
 COPY --from=app-build /app/dist ./dist
 # `node dist/ops/cli.js setup` applies prisma/migrations/*/migration.sql, read relative to /app.
 COPY --from=app-build /app/prisma ./prisma
+# `node dist/ops/cli.js connect register` reads the connector configs from /app/connectors.
+COPY --from=app-build /app/connectors ./connectors
 USER node
 EXPOSE 3000 3001 3002
 CMD ["node", "dist/api/main.js"]

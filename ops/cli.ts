@@ -1,9 +1,11 @@
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig } from '../common/config';
 import type { Config } from '../common/config';
 import { createPrisma } from '../common/db';
 import { createKafka, ensureTopics } from '../common/kafka';
 import { cancelSignal, retrySignal } from '../workflows/contract';
+import { registerConnectors } from '../search/connect';
 import { readDeadLetters } from './dlq';
 import { migrate } from './migrate';
 import { searchCommand } from './search';
@@ -11,6 +13,7 @@ import { seedLocal } from './seed';
 
 const USAGE = `usage: node dist/ops/cli.js <command>
   migrate                      apply prisma/migrations
+  connect register             PUT every connectors/*.properties into Kafka Connect
   setup                        migrate, create Kafka topics, seed local keys (not in production)
   dlq list                     print the payments.dlq messages
   dlq retry <purchaseId>       charge a FAILED purchase again under the same idempotency key
@@ -63,6 +66,9 @@ async function main(argv: string[]): Promise<number> {
     console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
   } else if (command === 'setup') {
     await setup(config);
+  } else if (command === 'connect' && sub === 'register') {
+    const dir = join(__dirname, '..', '..', 'connectors');
+    for (const done of await registerConnectors(config, dir)) console.log(`registered ${done}`);
   } else if (command === 'search') {
     return searchCommand(config, argv.slice(1));
   } else if (command === 'dlq' && sub === 'list') {

@@ -1,9 +1,14 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
+import type { Config } from '../common/config';
+
 /*
- * The TypeScript twin of stack/components/connectors.sh: tests register the connectors
- * themselves (idempotently) so they do not depend on how the stack was brought up.
+ * connectors/*.properties hold each Kafka Connect connector's config as written for the
+ * native stack (127.0.0.1). Registering takes the MariaDB and Kafka addresses from the
+ * caller's config instead, so the same files serve docker-compose's network. Used by
+ * `node dist/ops/cli.js connect register` (stack.sh up, docker-compose) and by the tests,
+ * which register the connectors themselves so they do not depend on how the stack came up.
  */
 
 /** key=value lines; '#'/'!' comments and blank lines skipped; no continuations or escapes. */
@@ -19,22 +24,51 @@ export function parseProperties(text: string): Record<string, string> {
   return out;
 }
 
-/** PUT /connectors/<name>/config for each *.properties in `dir`; returns the names. */
-export async function registerConnectors(connectUrl: string, dir: string): Promise<string[]> {
+type Addresses = Pick<Config, 'DATABASE_URL' | 'KAFKA_BROKERS'>;
+
+/** The file's config with the database and Kafka addresses of `config`. */
+export function connectorConfig(
+  file: Record<string, string>,
+  config: Addresses,
+): Record<string, string> {
+  const db = new URL(config.DATABASE_URL);
+  const out = { ...file };
+  if ('database.hostname' in out) {
+    out['database.hostname'] = db.hostname;
+    out['database.port'] = db.port || '3306';
+  }
+  if ('schema.history.internal.kafka.bootstrap.servers' in out) {
+    out['schema.history.internal.kafka.bootstrap.servers'] = config.KAFKA_BROKERS.join(',');
+  }
+  return out;
+}
+
+/**
+ * PUT /connectors/<name>/config for each *.properties in `dir` (name = file name without
+ * .properties); returns "<name> (<status>)" each. PUT creates or replaces, so running it
+ * again is harmless, and an unchanged config leaves the running connector alone.
+ */
+export async function registerConnectors(
+  config: Addresses & Pick<Config, 'KAFKA_CONNECT_URL'>,
+  dir: string,
+): Promise<string[]> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.properties')).sort();
+  const done: string[] = [];
   for (const file of files) {
     const name = basename(file, '.properties');
-    const config = parseProperties(await readFile(join(dir, file), 'utf8'));
-    const res = await fetch(`${connectUrl}/connectors/${name}/config`, {
+    const body = connectorConfig(parseProperties(await readFile(join(dir, file), 'utf8')), config);
+    const res = await fetch(new URL(`/connectors/${name}/config`, config.KAFKA_CONNECT_URL), {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(config),
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(60_000),
     });
     if (res.status !== 200 && res.status !== 201) {
       throw new Error(`Connect refused ${name}: ${res.status} ${await res.text()}`);
     }
+    done.push(`${name} (${res.status})`);
   }
-  return files.map((f) => basename(f, '.properties'));
+  return done;
 }
 
 export interface ConnectorStatus {

@@ -35,7 +35,7 @@ export async function startPipeline(): Promise<Pipeline> {
   const prefix = `it-${randomUUID().slice(0, 8)}-`;
   const prisma = createPrisma(testConfig.DATABASE_URL, 5);
   await seedLocal(prisma);
-  await registerConnectors(testConfig.KAFKA_CONNECT_URL, CONNECTORS_DIR);
+  await registerConnectors(testConfig, CONNECTORS_DIR);
   await waitForConnector();
   const engine = createOpenSearchEngine(createOpenSearchClient(testConfig.OPENSEARCH_URL), {
     prefix,
