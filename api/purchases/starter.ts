@@ -120,12 +120,17 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
     while (running < CONCURRENCY && queue.length > 0) {
       const start = queue.shift()!;
       running++;
-      void attempt(start).finally(() => {
-        running--;
-        queued.delete(start.purchaseId);
-        if (running === 0 && queue.length === 0) idle?.();
-        pump();
-      });
+      // A database error before the start (the claim) leaves the row for a later sweep.
+      void attempt(start)
+        .catch((err: unknown) =>
+          logger.warn({ err, purchaseId: start.purchaseId }, 'start attempt failed'),
+        )
+        .finally(() => {
+          running--;
+          queued.delete(start.purchaseId);
+          if (running === 0 && queue.length === 0) idle?.();
+          pump();
+        });
     }
   }
 
