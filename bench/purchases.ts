@@ -28,12 +28,11 @@ import type { RateRun, Target } from './vegeta';
 import {
   cpuBetween,
   cpuSnapshot,
-  createDeadline,
-  DeadlineExceeded,
   log,
   machine,
   parseFlags,
   requireLoopback,
+  runBench,
   summarize,
   throughput,
 } from './support';
@@ -214,23 +213,11 @@ const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)} ms` : 'n/a');
 const rate = (v: number) => `${v.toFixed(1)}/s`;
 const yes = (met: boolean) => (met ? '**met**' : '**missed**');
 
-async function main(): Promise<void> {
-  const opts = parseFlags(flags, process.argv.slice(2));
+async function main(opts: Flags, deadline: Deadline): Promise<void> {
   const command = ['node dist/bench/purchases.js', ...process.argv.slice(2)].join(' ');
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
   const apiUrl = new URL(opts.api);
   requireLoopback(config, { '--api': opts.api });
-
-  const deadline = createDeadline(opts['timeout-minutes'] * 60_000);
-  process.once('SIGINT', () => {
-    log('interrupted: stopping the current phase and cleaning up');
-    deadline.stop('SIGINT');
-  });
-  // Should cleanup itself hang, still end.
-  setTimeout(() => {
-    log('cleanup did not finish within 60 s of the time budget; exiting');
-    process.exit(2);
-  }, deadline.left() + 60_000).unref();
 
   const startMachine = machine();
   const runId = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
@@ -525,11 +512,8 @@ Targets: POST p99 ≤ ${TARGETS.postP99Ms} ms at ${r.opts.rate} req/s ${yes(fixe
 `;
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    if (err instanceof DeadlineExceeded) log(err.message);
-    else log(`benchmark failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
+runBench(
+  () => parseFlags(flags, process.argv.slice(2)),
+  (opts) => opts['timeout-minutes'],
+  main,
 );

@@ -28,7 +28,6 @@ import {
   percentile,
   PRODUCTS_ALIAS,
   RUN_DIR,
-  runBench,
 } from './search-support';
 import type { IndexerHandle } from './search-support';
 import {
@@ -38,6 +37,7 @@ import {
   machine,
   parseFlags,
   requireLoopback,
+  runBench,
   runPool,
 } from './support';
 import type { CpuUsage, Deadline } from './support';

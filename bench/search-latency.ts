@@ -35,10 +35,17 @@ import {
   processCpuSeconds,
   PRODUCTS_ALIAS,
   RUN_DIR,
-  runBench,
 } from './search-support';
 import type { IndexerHandle } from './search-support';
-import { cpuBetween, cpuSnapshot, log, machine, parseFlags, requireLoopback } from './support';
+import {
+  cpuBetween,
+  cpuSnapshot,
+  log,
+  machine,
+  parseFlags,
+  requireLoopback,
+  runBench,
+} from './support';
 import type { CpuUsage, Deadline } from './support';
 
 const SKU_PREFIX = 'bench-search-p-';

@@ -8,7 +8,7 @@ import { createLogger } from '../common/logger';
 import { startIndexer } from '../search/indexer';
 import { createOpenSearchClient, createOpenSearchEngine } from '../search/opensearch';
 import type { Deadline, Machine } from './support';
-import { createDeadline, DeadlineExceeded, log } from './support';
+import { log } from './support';
 
 /* What the two search benchmarks share: the pipeline checks and the indexer stand-in. */
 
@@ -124,40 +124,4 @@ export function machineTable(start: Machine, end: Machine): string {
 | load average 1/5/15 min, start | ${load(start)} |
 | load average 1/5/15 min, end | ${load(end)} |
 `;
-}
-
-/**
- * Parses the flags, then runs a benchmark's main under a time budget with SIGINT handling
- * and a clean exit: 0 when it finished, 1 when it failed or gave up, 2 when cleanup hung.
- */
-export function runBench<T>(
-  parse: () => T,
-  budgetMinutes: (opts: T) => number,
-  main: (opts: T, deadline: Deadline) => Promise<void>,
-): void {
-  let opts: T;
-  try {
-    opts = parse();
-  } catch (err) {
-    log(err instanceof Error ? err.message : String(err));
-    process.exit(1);
-  }
-  const budgetMs = budgetMinutes(opts) * 60_000;
-  const deadline = createDeadline(budgetMs);
-  process.once('SIGINT', () => {
-    log('interrupted: stopping the current phase and cleaning up');
-    deadline.stop('SIGINT');
-  });
-  setTimeout(() => {
-    log('cleanup did not finish within 60 s of the time budget; exiting');
-    process.exit(2);
-  }, budgetMs + 60_000).unref();
-  main(opts, deadline).then(
-    () => process.exit(0),
-    (err: unknown) => {
-      if (err instanceof DeadlineExceeded) log(err.message);
-      else log(`benchmark failed: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(1);
-    },
-  );
 }
