@@ -4,7 +4,7 @@ import express from 'express';
 import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import { ZodError } from 'zod';
 import { Prisma } from '../generated/prisma/client';
-import { AppError, unavailable } from './errors';
+import { AppError, badRequest, unavailable } from './errors';
 import type { Logger } from './logger';
 import { onShutdown } from './shutdown';
 
@@ -49,9 +49,11 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
+/** What body-parser (http-errors) and the router put on the errors they raise. */
 interface BodyParserError {
   type?: string;
   status?: number;
+  expose?: boolean;
 }
 
 function toAppError(err: unknown): AppError | undefined {
@@ -71,15 +73,32 @@ function toAppError(err: unknown): AppError | undefined {
   ) {
     return unavailable('the service is busy; retry shortly', 1);
   }
+  // The router could not percent-decode a path segment (`%ff`, an overlong UTF-8 form).
+  if (err instanceof URIError && (err as BodyParserError).status === 400) {
+    return badRequest('malformed_path', 'the path is not valid percent-encoded UTF-8');
+  }
   const parserError = err as BodyParserError;
-  if (parserError.type === 'entity.too.large') {
-    return new AppError(413, 'payload_too_large', `the body is larger than ${BODY_LIMIT}`);
+  switch (parserError.type) {
+    case 'entity.too.large':
+      return new AppError(413, 'payload_too_large', `the body is larger than ${BODY_LIMIT}`);
+    case 'entity.parse.failed':
+      return new AppError(400, 'malformed_json', 'the body is not valid JSON');
+    case 'encoding.unsupported':
+      return new AppError(
+        415,
+        'unsupported_content_encoding',
+        'the Content-Encoding must be identity, gzip, deflate or br',
+      );
+    case 'charset.unsupported':
+      return new AppError(415, 'unsupported_media_type', 'the body charset is not supported');
   }
-  if (parserError.type === 'entity.parse.failed') {
-    return new AppError(400, 'malformed_json', 'the body is not valid JSON');
-  }
-  if (parserError.type?.startsWith('encoding.') || parserError.type === 'charset.unsupported') {
-    return new AppError(415, 'unsupported_media_type', 'the body encoding is not supported');
+  // Any other error body-parser raises is the client's: above all a corrupt or truncated
+  // gzip, deflate or br body, which zlib reports with no type.
+  const status = parserError.status;
+  if (parserError.expose === true && status !== undefined && status >= 400 && status < 500) {
+    return status === 400
+      ? badRequest('malformed_body', 'the body could not be read; is it corrupt or truncated?')
+      : new AppError(status, 'bad_request', 'the request could not be read');
   }
   return undefined;
 }
