@@ -36,18 +36,21 @@ async function withApp(
   }
 }
 
-async function postRaw(
+async function postRaw<T = ErrorBody>(
   base: string,
   body: string | Buffer,
   headers: Record<string, string> = {},
-): Promise<{ status: number; json: ErrorBody }> {
-  const res = await fetch(`${base}/echo`, {
+  path = '/echo',
+): Promise<{ status: number; json: T }> {
+  const res = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body,
   });
-  return { status: res.status, json: (await res.json()) as ErrorBody };
+  return { status: res.status, json: (await res.json()) as T };
 }
+
+const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
 
 test.each(['P2024', 'P2028'])(
   'when the database pool has no connection in time (%s), then 503 with Retry-After',
@@ -132,14 +135,68 @@ describe('bad input is a 4xx with the error body', () => {
     ['br', brotliCompressSync('{"a":1}')],
   ])('when a %s body is sound, then it is read', async (encoding, bytes) => {
     await withApp(async (base) => {
-      const res = await fetch(`${base}/echo`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-encoding': encoding },
-        body: bytes,
-      });
+      const res = await postRaw<unknown>(base, bytes, { 'content-encoding': encoding });
 
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ body: { a: 1 } });
+      expect(res.json).toEqual({ body: { a: 1 } });
+    });
+  });
+
+  test.each([
+    ['33 arrays', nested(33)],
+    ['20,000 arrays', nested(20_000)],
+    ['10,000 objects', '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000)],
+  ])('when the JSON nests %s deep, then 400 json_too_deep', async (_name, text) => {
+    let seen: unknown = 'untouched';
+    await withApp(
+      async (base) => {
+        const res = await postRaw(base, text, {}, '/walk');
+
+        expect(res.status).toBe(400);
+        expect(res.json.error.code).toBe('json_too_deep');
+        expect(seen).toBe('untouched');
+      },
+      (a) =>
+        a.post('/walk', (req, res) => {
+          seen = req.body;
+          res.json({});
+        }),
+    );
+  });
+
+  test('when the JSON nests 32 levels deep, then it is accepted', async () => {
+    await withApp(async (base) => {
+      const res = await postRaw<unknown>(base, nested(32));
+
+      expect(res.status).toBe(200);
+    });
+  });
+
+  test.each([
+    ['a value', '{"customerId":"\\ud800"}', 'customerId'],
+    ['a nested value', '{"items":[{"productId":"a\\udfffb"}]}', 'items.0.productId'],
+    ['a key', '{"metadata":{"\\udc00":"x"}}', 'metadata'],
+    ['an array element', '{"tags":["ok","\\ud83d"]}', 'tags.1'],
+  ])(
+    'when %s holds a lone surrogate, then 400 invalid_unicode naming its path',
+    async (_name, text, path) => {
+      await withApp(async (base) => {
+        const res = await postRaw(base, text);
+
+        expect(res.status).toBe(400);
+        expect(res.json.error.code).toBe('invalid_unicode');
+        const details = res.json.error.details as { path: string }[];
+        expect(details.map((d) => d.path)).toEqual([path]);
+      });
+    },
+  );
+
+  test('when a string holds a surrogate pair, then it is accepted', async () => {
+    await withApp(async (base) => {
+      const res = await postRaw<unknown>(base, '{"name":"caf\\u00e9 \\ud83d\\ude00"}');
+
+      expect(res.status).toBe(200);
+      expect(res.json).toEqual({ body: { name: 'café 😀' } });
     });
   });
 });

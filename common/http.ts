@@ -9,6 +9,8 @@ import type { Logger } from './logger';
 import { onShutdown } from './shutdown';
 
 export const BODY_LIMIT = '64kb';
+/** How deep a JSON body may nest: deeper ones are refused before any route walks them. */
+export const MAX_JSON_DEPTH = 32;
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -24,6 +26,7 @@ export function createHttpApp(logger: Logger, mount: (app: Express) => void): Ex
   app.use(requestId);
   app.use(requireJsonBody);
   app.use(express.json({ limit: BODY_LIMIT, strict: true, type: () => true }));
+  app.use(checkJsonBody);
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -47,6 +50,60 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
     return;
   }
   next();
+};
+
+interface JsonNode {
+  value: unknown;
+  depth: number;
+  key?: string;
+  parent?: JsonNode;
+}
+
+const pathOf = (node: JsonNode | undefined): string => {
+  const keys: string[] = [];
+  for (let n = node; n?.key !== undefined; n = n.parent) keys.push(n.key);
+  return keys.reverse().join('.');
+};
+
+// With the u flag a well-formed pair reads as one code point, so this finds only lone halves.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+const invalidUnicode = (path: string, message: string): AppError =>
+  badRequest('invalid_unicode', 'the body holds text that is not well-formed Unicode', [
+    { path, message },
+  ]);
+
+/**
+ * Why a parsed body must be refused, if it must: nesting past MAX_JSON_DEPTH (recursive
+ * code further on would overflow the stack), or a lone surrogate, which MariaDB's utf8mb4
+ * columns reject. Walks with an explicit stack, so no depth can overflow it.
+ */
+export function jsonBodyProblem(body: unknown): AppError | undefined {
+  const stack: JsonNode[] = [{ value: body, depth: 0 }];
+  for (let node = stack.pop(); node; node = stack.pop()) {
+    const { value, depth } = node;
+    if (typeof value === 'string') {
+      if (LONE_SURROGATE.test(value)) return invalidUnicode(pathOf(node), 'has a lone surrogate');
+      continue;
+    }
+    if (value === null || typeof value !== 'object') continue;
+    if (depth >= MAX_JSON_DEPTH) {
+      return badRequest('json_too_deep', `the body nests deeper than ${MAX_JSON_DEPTH} levels`, {
+        maxDepth: MAX_JSON_DEPTH,
+      });
+    }
+    for (const [key, child] of Object.entries(value)) {
+      if (LONE_SURROGATE.test(key)) {
+        return invalidUnicode(pathOf(node), 'a key has a lone surrogate');
+      }
+      stack.push({ value: child, depth: depth + 1, key, parent: node });
+    }
+  }
+  return undefined;
+}
+
+const checkJsonBody: RequestHandler = (req, _res, next) => {
+  next(jsonBodyProblem(req.body));
 };
 
 /** What body-parser (http-errors) and the router put on the errors they raise. */
