@@ -34,3 +34,34 @@ test.each([
 ])('when the body holds only %s, then nothing is found', (_name, body) => {
   expect(containsCardNumber(body)).toBe(false);
 });
+
+/** `levels` arrays around `inner`, built without recursion. */
+function nestedArrays(levels: number, inner: unknown): unknown {
+  let value = inner;
+  for (let i = 0; i < levels; i++) value = [value];
+  return value;
+}
+
+test.each([
+  ['arrays around a card', nestedArrays(100_000, '4111111111111111'), true],
+  ['arrays around a token', nestedArrays(100_000, 'tok_visa'), false],
+  [
+    'objects around a card',
+    Array.from({ length: 100_000 }).reduce<unknown>((inner) => ({ a: inner }), {
+      pan: '5555555555554444',
+    }),
+    true,
+  ],
+])(
+  'when the body is 100,000 levels of %s, then the scan answers without a stack overflow',
+  (_name, body, found) => {
+    expect(containsCardNumber(body)).toBe(found);
+  },
+);
+
+test('when a card number sits after many clean siblings, then it is still found', () => {
+  const body = { items: Array.from({ length: 1000 }, (_, i) => ({ productId: `p${i}` })) };
+  body.items.push({ productId: '4111 1111 1111 1111' });
+
+  expect(containsCardNumber(body)).toBe(true);
+});

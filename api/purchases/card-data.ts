@@ -31,13 +31,27 @@ function holdsCardNumber(text: string): boolean {
   );
 }
 
-/** Walks any JSON value, keys included, looking for a raw card number. */
+/**
+ * Walks any JSON value, keys included, looking for a raw card number. An explicit stack
+ * instead of recursion, so no nesting can overflow the call stack.
+ */
 export function containsCardNumber(value: unknown): boolean {
-  if (typeof value === 'string') return holdsCardNumber(value);
-  if (typeof value === 'number') return holdsCardNumber(value.toFixed(0));
-  if (Array.isArray(value)) return value.some(containsCardNumber);
-  if (value && typeof value === 'object') {
-    return Object.entries(value).some(([k, v]) => holdsCardNumber(k) || containsCardNumber(v));
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const next = pending.pop();
+    if (typeof next === 'string') {
+      if (holdsCardNumber(next)) return true;
+    } else if (typeof next === 'number') {
+      if (holdsCardNumber(next.toFixed(0))) return true;
+    } else if (Array.isArray(next)) {
+      // A loop, not push(...next): spreading a huge array overflows the stack as well.
+      for (const item of next) pending.push(item);
+    } else if (next && typeof next === 'object') {
+      for (const [k, v] of Object.entries(next)) {
+        if (holdsCardNumber(k)) return true;
+        pending.push(v);
+      }
+    }
   }
   return false;
 }
