@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import type { Express } from 'express';
 import { Prisma } from '../generated/prisma/client';
@@ -48,6 +49,38 @@ async function postRaw<T = ErrorBody>(
     body,
   });
   return { status: res.status, json: (await res.json()) as T };
+}
+
+/** Sends bytes as they are over a plain socket and returns all the server wrote back. */
+function rawExchange(port: number, request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // A reset after the answer still leaves the answer to check.
+      if (err.code === 'ECONNRESET' && chunks.length > 0) return;
+      reject(err);
+    });
+    socket.write(request);
+  });
+}
+
+function parseRawResponse(raw: string): {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+} {
+  const [head = '', body = ''] = raw.split('\r\n\r\n', 2);
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers = Object.fromEntries(
+    lines.map((l) => [
+      l.slice(0, l.indexOf(':')).toLowerCase(),
+      l.slice(l.indexOf(':') + 1).trim(),
+    ]),
+  );
+  return { status: Number(statusLine.split(' ')[1]), headers, body };
 }
 
 const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
@@ -199,4 +232,42 @@ describe('bad input is a 4xx with the error body', () => {
       expect(res.json).toEqual({ body: { name: 'café 😀' } });
     });
   });
+});
+
+describe('requests the HTTP parser refuses', () => {
+  const get = (headers: string): string => `GET /health HTTP/1.1\r\nHost: x\r\n${headers}\r\n`;
+
+  test.each([
+    ['a NUL in a header value', 400, 'bad_request', get('X-A: a\0b\r\n')],
+    ['a bare CR in a header value', 400, 'bad_request', get('X-A: a\rb\r\n')],
+    ['a bare LF inside a header name', 400, 'bad_request', get('X-\nA: b\r\n')],
+    [
+      'Content-Length with Transfer-Encoding',
+      400,
+      'bad_request',
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    ],
+    ['a space before the colon', 400, 'bad_request', get('X-A : b\r\n')],
+    ['20 KB of headers', 431, 'headers_too_large', get(`X-Big: ${'a'.repeat(20 * 1024)}\r\n`)],
+    ['a request line that is not HTTP', 400, 'bad_request', 'HELLO\r\n\r\n'],
+  ])(
+    'when the request has %s, then a complete %d response with a JSON error body and the socket is closed',
+    async (_name, status, code, request) => {
+      await withApp(async (_base, port) => {
+        const raw = await rawExchange(port, request);
+        const res = parseRawResponse(raw);
+
+        expect(res.status).toBe(status);
+        expect(res.headers['content-type']).toMatch(/^application\/json/);
+        expect(Number(res.headers['content-length'])).toBe(Buffer.byteLength(res.body));
+        expect(res.headers.connection).toBe('close');
+        const body = JSON.parse(res.body) as ErrorBody;
+        expect(Object.keys(body.error).sort()).toEqual(['code', 'details', 'message', 'requestId']);
+        expect(body.error.code).toBe(code);
+        expect(body.error.details).toBeNull();
+        expect(body.error.requestId).toMatch(/^[\w-]{36}$/);
+        expect(res.headers['x-request-id']).toBe(body.error.requestId);
+      });
+    },
+  );
 });

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
 import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import express from 'express';
 import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
 import { ZodError } from 'zod';
@@ -184,6 +186,7 @@ export async function listen(
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(port, host, (err?: Error) => (err ? reject(err) : resolve(s)));
   });
+  server.on('clientError', answerClientError);
   const address = server.address();
   const bound = typeof address === 'object' && address ? address.port : port;
   const close = (): Promise<void> =>
@@ -192,6 +195,56 @@ export async function listen(
       server.closeIdleConnections();
     });
   return { server, port: bound, close };
+}
+
+const parserRefusals: Record<string, { status: number; code: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    code: 'headers_too_large',
+    message: 'the request headers are too large',
+  },
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: {
+    status: 413,
+    code: 'payload_too_large',
+    message: 'the chunk extensions are too large',
+  },
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    code: 'request_timeout',
+    message: 'the request took too long to arrive',
+  },
+};
+
+/**
+ * Node's HTTP parser refused the request before Express saw it (a CR, LF or NUL in a
+ * header, Content-Length with Transfer-Encoding, headers over the limit): answer with
+ * the usual error body instead of Node's bare status line, then drop the connection.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // Writing into a response already under way would corrupt it for the client.
+  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (!socket.writable || inFlight?.headersSent || err.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const refusal = parserRefusals[err.code ?? ''] ?? {
+    status: 400,
+    code: 'bad_request',
+    message: 'the request is not valid HTTP',
+  };
+  const requestId = randomUUID();
+  const body = JSON.stringify({
+    error: { code: refusal.code, message: refusal.message, details: null, requestId },
+  });
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\n` +
+      'Content-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n` +
+      `X-Request-Id: ${requestId}\r\n` +
+      'Connection: close\r\n\r\n' +
+      body,
+    () => socket.destroy(),
+  );
 }
 
 export interface ServeOptions {
