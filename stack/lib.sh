@@ -18,10 +18,22 @@ say() { printf '[stack] %s\n' "$*" >&2; }
 
 pid_of() { cat "$RUN_DIR/$1.pid" 2>/dev/null || true; }
 
+# is_running NAME: the recorded pid is a live process. kill -0 alone also succeeds on a
+# zombie PID 1 has not reaped yet, so a crashed engine would not be restarted.
 is_running() {
-  local pid
+  local pid stat state
   pid="$(pid_of "$1")"
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  if [[ ! -d /proc/self ]]; then
+    kill -0 "$pid" 2>/dev/null
+    return
+  fi
+  stat="$(cat "/proc/$pid/stat" 2>/dev/null)" || return 1
+  # The command name (field 2) may hold spaces and ')'; the state follows the last ')'.
+  state="${stat##*)}"
+  state="${state# }"
+  state="${state%% *}"
+  [[ -n "$state" && "$state" != Z && "$state" != X ]]
 }
 
 # start_daemon NAME CMD...: runs CMD in its own session, logs to $LOG_DIR/NAME.log,
