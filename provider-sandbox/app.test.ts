@@ -156,6 +156,39 @@ test('when a timeout charge is posted, then it is recorded before any answer', a
   expect(data).toHaveLength(1);
 });
 
+/** A charge request abandoned after 200 ms, as a client past its timeout would. */
+function abandon(token: string): Promise<unknown> {
+  return fetch(sandbox.url('/charges'), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...visa, token }),
+    signal: AbortSignal.timeout(200),
+  }).then(
+    () => 'answered',
+    (err: Error) => err.name,
+  );
+}
+
+test('when a lost charge is posted twice, then both answers are lost and one charge is recorded', async () => {
+  expect(await abandon('tok_lost')).toBe('TimeoutError');
+  expect(await abandon('tok_lost')).toBe('TimeoutError');
+
+  const res = await fetch(sandbox.url('/charges?idempotencyKey=key-1'));
+
+  expect(((await res.json()) as { data: unknown[] }).data).toHaveLength(1);
+});
+
+test('when a tok_lost_lookup_2 charge is looked up, then the first two lookups answer 503 and the third finds it', async () => {
+  expect(await abandon('tok_lost_lookup_2')).toBe('TimeoutError');
+  const lookup = () => fetch(sandbox.url('/charges?idempotencyKey=key-1'));
+
+  const statuses = [(await lookup()).status, (await lookup()).status];
+  const found = await lookup();
+
+  expect(statuses).toEqual([503, 503]);
+  expect(((await found.json()) as { data: unknown[] }).data).toHaveLength(1);
+});
+
 test('when charges are made with every kind of token, then no token reaches the log', async () => {
   const tokens = [
     'tok_visa',
@@ -169,6 +202,7 @@ test('when charges are made with every kind of token, then no token reaches the 
   for (const [i, token] of tokens.entries())
     await post({ ...visa, token, idempotencyKey: `k${i}` });
   await post({ ...visa, token: 'tok_decline', idempotencyKey: 'k0' });
+  await abandon('tok_lost_lookup_1');
 
   expect(sandbox.logs()).toContain('charge recorded');
   expect(sandbox.logs()).not.toContain('tok_');

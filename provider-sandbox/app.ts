@@ -28,6 +28,7 @@ type Behaviour =
   | { kind: 'approve'; delayMs: number }
   | { kind: 'flaky'; failures: number }
   | { kind: 'timeout' }
+  | { kind: 'lost'; failedLookups: number }
   | { kind: 'decline' }
   | { kind: 'invalid' }
   | { kind: 'down' };
@@ -37,6 +38,9 @@ function behaviourOf(token: string): Behaviour {
   if (token === 'tok_decline') return { kind: 'decline' };
   if (token === 'tok_timeout') return { kind: 'timeout' };
   if (token === 'tok_down') return { kind: 'down' };
+  if (token === 'tok_lost') return { kind: 'lost', failedLookups: 0 };
+  const lostLookup = /^tok_lost_lookup_(\d{1,9})$/.exec(token);
+  if (lostLookup?.[1]) return { kind: 'lost', failedLookups: Number(lostLookup[1]) };
   const flaky = /^tok_flaky_(\d{1,9})$/.exec(token);
   if (flaky?.[1]) return { kind: 'flaky', failures: Number(flaky[1]) };
   const slow = /^tok_slow_(\d{1,9})$/.exec(token);
@@ -58,11 +62,15 @@ const providerUnavailable = (): AppError =>
  *   tok_slow_<ms>  approves, answering after ms (at most 60 s)
  *   tok_timeout    records the charge but answers only after `timeoutAnswerMs`
  *   tok_down       always 503 provider_unavailable
+ *   tok_lost       records the charge, but every answer to it comes after `timeoutAnswerMs`
+ *   tok_lost_lookup_<n>  as tok_lost, and the first n lookups of its key answer 503
  *   anything else  400 invalid_token
  */
 export function createSandboxApp(logger: Logger, options: SandboxOptions = {}): Express {
   const timeoutAnswerMs = options.timeoutAnswerMs ?? 60000;
   const ledger = new Ledger();
+  /** Lookups still to fail, per idempotency key of a tok_lost_lookup_<n> charge. */
+  const failingLookups = new Map<string, number>();
 
   return createHttpApp(logger, (app) => {
     app.post('/charges', (req, res) => {
@@ -79,7 +87,7 @@ export function createSandboxApp(logger: Logger, options: SandboxOptions = {}): 
         );
       }
       if (attempt.charge) {
-        res.status(200).json(attempt.charge);
+        answerLater(res, behaviour.kind === 'lost' ? timeoutAnswerMs : 0, 200, attempt.charge);
         return;
       }
 
@@ -94,6 +102,11 @@ export function createSandboxApp(logger: Logger, options: SandboxOptions = {}): 
           approve(behaviour.delayMs);
           return;
         case 'timeout':
+          approve(timeoutAnswerMs);
+          return;
+        case 'lost':
+          if (behaviour.failedLookups > 0)
+            failingLookups.set(idempotencyKey, behaviour.failedLookups);
           approve(timeoutAnswerMs);
           return;
         case 'flaky':
@@ -124,6 +137,11 @@ export function createSandboxApp(logger: Logger, options: SandboxOptions = {}): 
       if (idempotencyKey === undefined) {
         res.json({ data: ledger.list() });
         return;
+      }
+      const failing = failingLookups.get(idempotencyKey) ?? 0;
+      if (failing > 0) {
+        failingLookups.set(idempotencyKey, failing - 1);
+        throw providerUnavailable();
       }
       const charge = ledger.find(idempotencyKey);
       res.json({ data: charge ? [charge] : [] });
