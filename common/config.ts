@@ -3,6 +3,47 @@ import { z } from 'zod';
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 
+/** The payload key of the local stack and the tests; a production service refuses it. */
+const LOCAL_PAYLOAD_KEY = 'yRIavDCmAvMwoQyWJa84yzyX1EY2z7GxV0Gr8uPUfNc=';
+export const LOCAL_PAYLOAD_KEYS = `local:${LOCAL_PAYLOAD_KEY}`;
+const KEY_ID = /^[\w.-]{1,64}$/;
+
+/** `<keyId>:<base64 of 32 bytes>`, comma-separated, into a map from id to key. */
+const payloadKeys = z
+  .string()
+  .default(LOCAL_PAYLOAD_KEYS)
+  .transform((s, ctx): ReadonlyMap<string, Buffer> => {
+    const keys = new Map<string, Buffer>();
+    for (const entry of s.split(',').map((e) => e.trim())) {
+      const sep = entry.indexOf(':');
+      const id = entry.slice(0, sep);
+      const key = Buffer.from(entry.slice(sep + 1), 'base64');
+      if (sep < 0 || !KEY_ID.test(id) || key.length !== 32) {
+        // The entry itself is a secret: the message names its position, never its text.
+        ctx.addIssue({
+          code: 'custom',
+          message: `entry ${keys.size + 1} must be <keyId>:<base64 of 32 bytes>, the id of letters, digits, '.', '_' or '-'`,
+        });
+        return z.NEVER;
+      }
+      if (keys.has(id)) {
+        ctx.addIssue({ code: 'custom', message: `key id ${id} is listed twice` });
+        return z.NEVER;
+      }
+      keys.set(id, key);
+    }
+    return keys;
+  });
+
+const origins = z
+  .string()
+  .transform((s) => s.split(',').map((o) => o.trim()))
+  .pipe(
+    z.array(
+      z.url().refine((o) => new URL(o).origin === o, 'must be an origin: scheme://host[:port]'),
+    ),
+  );
+
 /** Every environment variable the services read. The README's table mirrors this schema. */
 export const configSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
@@ -35,6 +76,18 @@ export const configSchema = z.object({
   PAYMENT_RETRY_MAX_ATTEMPTS: positiveInt.default(8),
   PROVIDER_TIMEOUT_MS: positiveInt.default(5000),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(15000),
+  /** Keys that decrypt Temporal payloads; old ones stay listed so old histories still read. */
+  PAYLOAD_KEYS: payloadKeys,
+  /** The key new payloads are encrypted with. */
+  PAYLOAD_KEY_ID: z.string().regex(KEY_ID).default('local'),
+  /** Web UI origins allowed to call the api's codec endpoint from a browser. */
+  CODEC_CORS_ORIGINS: origins.default(['http://127.0.0.1:8233', 'http://localhost:8233']),
+});
+
+/** The rules between variables, checked once each has parsed. */
+const checkedSchema = configSchema.refine((c) => c.PAYLOAD_KEYS.has(c.PAYLOAD_KEY_ID), {
+  path: ['PAYLOAD_KEY_ID'],
+  message: 'must name one of the keys in PAYLOAD_KEYS',
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -43,13 +96,14 @@ export class ConfigError extends Error {}
 
 /** Parses the environment once at start-up; throws naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = configSchema.safeParse(env);
+  const parsed = checkedSchema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
   }
   if (parsed.data.NODE_ENV === 'production') {
     const local = Object.entries(env).filter(([, v]) => v && isLocalKey(v));
+    if (usesLocalPayloadKey(parsed.data.PAYLOAD_KEYS)) local.push(['PAYLOAD_KEYS', '']);
     if (local.length > 0) {
       const names = local.map(([k]) => k).join(', ');
       throw new ConfigError(
@@ -63,4 +117,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** The keys seeded for the local stack; a production service refuses to run with them. */
 export function isLocalKey(value: string): boolean {
   return value.startsWith('sk_test_') || value === 'sk_admin_local';
+}
+
+/** True when the local payload key is among `keys`, under any id: also when left at the default. */
+function usesLocalPayloadKey(keys: ReadonlyMap<string, Buffer>): boolean {
+  const local = Buffer.from(LOCAL_PAYLOAD_KEY, 'base64');
+  return [...keys.values()].some((k) => k.equals(local));
 }
