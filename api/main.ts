@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { dataConverterFor } from '../common/codec';
 import { loadConfig } from '../common/config';
 import { createPrisma } from '../common/db';
 import { serve } from '../common/http';
@@ -13,7 +14,11 @@ async function main(): Promise<void> {
   const prisma = createPrisma(config.DATABASE_URL, 20);
   // Lazy: the api starts, and answers 503 for new purchases, while Temporal is away.
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: dataConverterFor(config),
+  });
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
   const starter = createWorkflowStarter({
     prisma,

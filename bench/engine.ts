@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { createPaymentActivities, createPurchaseActivities } from '../activities';
+import { dataConverterFor } from '../common/codec';
 import type { Config } from '../common/config';
 import { initialSearchAttributes } from '../workflows/contract';
 import type { PurchaseInput, PurchaseResult } from '../workflows/contract';
@@ -50,6 +51,7 @@ export async function startNoopWorkers(config: Config, runId: string): Promise<N
         connection,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: purchasesQueue,
+        dataConverter: dataConverterFor(config),
         workflowsPath: require.resolve('./workflows'),
         activities: noopPurchaseActivities,
       }),
@@ -57,6 +59,7 @@ export async function startNoopWorkers(config: Config, runId: string): Promise<N
         connection,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: paymentsQueue,
+        dataConverter: dataConverterFor(config),
         activities: noopPaymentActivities,
       }),
     );

@@ -15,6 +15,7 @@ import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { containsCardNumber } from '../api/purchases/card-data';
 import { hashApiKey } from '../common/auth';
+import { dataConverterFor } from '../common/codec';
 import { loadConfig } from '../common/config';
 import { createPrisma } from '../common/db';
 import type { PrismaClient } from '../common/db';
@@ -239,7 +240,11 @@ async function main(opts: Flags, deadline: Deadline): Promise<void> {
       Connection.connect({ address: config.TEMPORAL_ADDRESS }),
       'connecting to Temporal',
     );
-    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    const client = new Client({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      dataConverter: dataConverterFor(config),
+    });
 
     const productIds = await createProducts(prisma, runId, opts.products);
     log(`products ${productIds.join(', ')} (stock 1,000,000 each, BRL)`);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { dataConverterFor } from '../common/codec';
 import { loadConfig } from '../common/config';
 import type { Config } from '../common/config';
 import { createPrisma } from '../common/db';
@@ -50,7 +51,11 @@ async function signalPurchase(config: Config, purchaseId: string, action: 'retry
     );
   }
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: dataConverterFor(config),
+  });
   const handle = client.workflow.getHandle(purchase.workflowId);
   if (action === 'retry') await handle.signal(retrySignal);
   else await handle.signal(cancelSignal, { reason: 'canceled_by_operator' });

@@ -1,5 +1,6 @@
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { WorkerOptions } from '@temporalio/worker';
+import { dataConverterFor } from '../common/codec';
 import type { Config } from '../common/config';
 import type { Logger } from '../common/logger';
 import { onShutdown } from '../common/shutdown';
@@ -11,7 +12,7 @@ import { onShutdown } from '../common/shutdown';
 export async function runWorker(
   config: Config,
   logger: Logger,
-  options: Omit<WorkerOptions, 'connection' | 'namespace'>,
+  options: Omit<WorkerOptions, 'connection' | 'namespace' | 'dataConverter'>,
   close: () => Promise<void>,
 ): Promise<void> {
   Runtime.install({ shutdownSignals: [] });
@@ -20,6 +21,7 @@ export async function runWorker(
     ...options,
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: dataConverterFor(config),
     shutdownGraceTime: Math.max(config.SHUTDOWN_TIMEOUT_MS - 2000, 1000),
   });
   onShutdown(logger, config.SHUTDOWN_TIMEOUT_MS, async () => {

@@ -6,6 +6,7 @@ import { createApiApp } from '../../api/app';
 import { createWorkflowStarter } from '../../api/purchases/starter';
 import { createPaymentActivities, createPurchaseActivities } from '../../activities';
 import { SandboxProvider } from '../../activities/provider/sandbox';
+import { dataConverterFor } from '../../common/codec';
 import { loadConfig } from '../../common/config';
 import type { Config } from '../../common/config';
 import { createPrisma } from '../../common/db';
@@ -75,6 +76,7 @@ export async function startPlatform(
   const purchasesWorker = await Worker.create({
     connection: workerConnection,
     taskQueue: config.PURCHASES_TASK_QUEUE,
+    dataConverter: dataConverterFor(config),
     workflowsPath: require.resolve('../../workflows'),
     activities: createPurchaseActivities({ prisma, producer }),
   });
@@ -86,6 +88,7 @@ export async function startPlatform(
     void Worker.create({
       connection: workerConnection,
       taskQueue: config.PAYMENTS_TASK_QUEUE,
+      dataConverter: dataConverterFor(config),
       activities: createPaymentActivities({ provider }),
     }).then((w) => {
       paymentWorker = w;
@@ -101,7 +104,11 @@ export async function startPlatform(
   let sandboxUp = true;
 
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    dataConverter: dataConverterFor(config),
+  });
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
   const starter = createWorkflowStarter({
     prisma,
