@@ -1,9 +1,11 @@
+import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Producer } from 'kafkajs';
 import { Prisma } from '../generated/prisma/client';
 import type { Purchase } from '../generated/prisma/client';
 import type { PrismaClient } from '../common/db';
-import { workflowIdFor } from '../workflows/contract';
-import type { PurchaseInput, PurchaseLine, PurchaseStatus } from '../workflows/contract';
+import type { Logger } from '../common/logger';
+import { allowedFrom, workflowIdFor } from '../workflows/contract';
+import type { Actor, PurchaseInput, PurchaseLine, PurchaseStatus } from '../workflows/contract';
 import { DLQ_TOPIC, EVENTS_TOPIC, publish } from './events';
 import type { EventInput } from './events';
 import { purchaseFingerprint } from './fingerprint';
@@ -12,6 +14,12 @@ import type { FingerprintInput } from './fingerprint';
 export interface StatusChange {
   purchaseId: string;
   to: PurchaseStatus;
+  /** Operator-only transitions (workflows/contract.ts TRANSITIONS) need 'operator'. */
+  by?: Actor;
+  /** Who asked, for the timeline: an operator's name or Temporal's client identity. */
+  actor?: string;
+  /** The timeline's reason, when it says more than the purchase's `reason` code. */
+  note?: string;
   reason?: string;
   attempts?: number;
   lastError?: string;
@@ -76,8 +84,12 @@ function quantitiesByProduct(items: PurchaseLine[]): [string, number][] {
 
 class OutOfStock extends Error {}
 
-export function createPurchaseActivities(deps: { prisma: PrismaClient; producer: Producer }) {
-  const { prisma, producer } = deps;
+export function createPurchaseActivities(deps: {
+  prisma: PrismaClient;
+  producer: Producer;
+  logger: Logger;
+}) {
+  const { prisma, producer, logger } = deps;
   return {
     /** Step 1. The api normally wrote the row already; this makes the workflow self-sufficient. */
     async persistPurchase(input: PurchaseInput): Promise<void> {
@@ -86,7 +98,8 @@ export function createPurchaseActivities(deps: { prisma: PrismaClient; producer:
         select: { id: true },
       });
       if (existing) return;
-      const workflowId = workflowIdFor(input.merchantId, input.idempotencyKey);
+      const workflowId =
+        Context.current().info.workflowExecution?.workflowId ?? workflowIdFor(input.purchaseId);
       try {
         await prisma.$transaction(purchaseWrites(prisma, newPurchase(input, workflowId)));
       } catch (err) {
@@ -98,21 +111,23 @@ export function createPurchaseActivities(deps: { prisma: PrismaClient; producer:
 
     /**
      * Moves the purchase to a status and appends the change to the audit trail, in one
-     * batch transaction (Prisma's interactive ones cost several times as much CPU). The
-     * audit row is copied from the locked row's current status; a repeat of the same
-     * change matches no row and writes nothing.
+     * batch transaction (Prisma's interactive ones cost several times as much CPU). Both
+     * writes name the statuses the change may come from, so a transition the table does
+     * not allow writes nothing; the same change repeated (a retried activity) is a no-op,
+     * and any other is refused with a non-retryable TransitionRefused.
      */
     async recordStatus(change: StatusChange): Promise<void> {
       const { purchaseId, to } = change;
-      const reason = change.reason ?? change.lastError?.slice(0, 500) ?? null;
+      const from = allowedFrom(to, change.by ?? 'workflow');
+      const reason = change.note ?? change.reason ?? change.lastError?.slice(0, 500) ?? null;
       const [, updated] = await prisma.$transaction([
         prisma.$executeRaw`
-          INSERT INTO purchase_events (purchase_id, from_status, to_status, reason, created_at)
-          SELECT id, status, ${to}, ${reason}, CURRENT_TIMESTAMP(3)
-          FROM purchases WHERE id = ${purchaseId} AND status <> ${to}
+          INSERT INTO purchase_events (purchase_id, from_status, to_status, reason, actor, created_at)
+          SELECT id, status, ${to}, ${reason}, ${change.actor ?? null}, CURRENT_TIMESTAMP(3)
+          FROM purchases WHERE id = ${purchaseId} AND status IN (${Prisma.join(from)})
           FOR UPDATE`,
         prisma.purchase.updateMany({
-          where: { id: purchaseId, status: { not: to } },
+          where: { id: purchaseId, status: { in: from } },
           data: {
             status: to,
             reason: change.reason ?? null,
@@ -124,13 +139,34 @@ export function createPurchaseActivities(deps: { prisma: PrismaClient; producer:
           },
         }),
       ]);
-      if (updated.count === 0) {
-        const exists = await prisma.purchase.findUnique({
-          where: { id: purchaseId },
-          select: { id: true },
-        });
-        if (!exists) throw new Error(`purchase ${purchaseId} does not exist`);
-      }
+      if (updated.count === 1) return;
+      const current = await prisma.purchase.findUnique({
+        where: { id: purchaseId },
+        select: { status: true },
+      });
+      if (!current) throw new Error(`purchase ${purchaseId} does not exist`);
+      if (current.status === to) return;
+      logger.error(
+        { purchaseId, from: current.status, to, by: change.by ?? 'workflow' },
+        'status transition refused',
+      );
+      throw ApplicationFailure.create({
+        type: 'TransitionRefused',
+        message: `purchase ${purchaseId} cannot move from ${current.status} to ${to}`,
+        details: [{ purchaseId, from: current.status, to }],
+        nonRetryable: true,
+      });
+    },
+
+    /** The identity Temporal recorded with this run's cancellation request, if any. */
+    async cancelRequester(run: { workflowId: string; runId: string }): Promise<string | undefined> {
+      const history = await Context.current()
+        .client.workflow.getHandle(run.workflowId, run.runId)
+        .fetchHistory();
+      const requested = history.events?.find(
+        (e) => e.workflowExecutionCancelRequestedEventAttributes,
+      );
+      return requested?.workflowExecutionCancelRequestedEventAttributes?.identity || undefined;
     },
 
     /**

@@ -19,6 +19,7 @@ import { noopWorkflow, purchaseWorkflow } from './workflows';
 const noopPurchaseActivities: ReturnType<typeof createPurchaseActivities> = {
   persistPurchase: () => Promise.resolve(),
   recordStatus: () => Promise.resolve(),
+  cancelRequester: () => Promise.resolve(undefined),
   claimFingerprint: () => Promise.resolve(undefined),
   reserveStock: () => Promise.resolve(true),
   releaseStock: () => Promise.resolve(),

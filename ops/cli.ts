@@ -1,4 +1,6 @@
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { dataConverterFor } from '../common/codec';
 import { loadConfig } from '../common/config';
@@ -17,8 +19,11 @@ const USAGE = `usage: node dist/ops/cli.js <command>
   connect register             PUT every connectors/*.properties into Kafka Connect
   setup                        migrate, create Kafka topics, seed local keys (not in production)
   dlq list                     print the payments.dlq messages
-  dlq retry <purchaseId>       charge a FAILED purchase again under the same idempotency key
-  dlq cancel <purchaseId>      release the stock of a FAILED purchase and cancel it
+  dlq retry <id> [--operator <name>] [--reason <text>]
+                               charge a FAILED purchase again under the same idempotency key
+  dlq cancel <id> [--operator <name>] [--reason <text>]
+                               release the stock of a FAILED purchase and cancel it
+                               (<id>: a purchase id, pur_..., or its workflow id, purchase:...)
   search verify [index...]     compare MySQL ids and versions with the search index
   search reindex <index>       rebuild an index (products | purchases) and swap its alias`;
 
@@ -39,17 +44,30 @@ async function setup(config: Config): Promise<void> {
   }
 }
 
-/** Sends an operator signal to the workflow of a FAILED purchase. */
-async function signalPurchase(config: Config, purchaseId: string, action: 'retry' | 'cancel') {
+/**
+ * Sends an operator signal to the workflow of a FAILED purchase, named by its purchase id
+ * or its workflow id; the operator and the reason go into the purchase's timeline.
+ */
+async function signalPurchase(config: Config, args: string[], action: 'retry' | 'cancel') {
+  const { positionals, values } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { operator: { type: 'string' }, reason: { type: 'string' } },
+  });
+  const [ref] = positionals;
+  if (!ref || positionals.length > 1) throw new Error(USAGE);
   const prisma = createPrisma(config.DATABASE_URL, 1);
-  const purchase = await prisma.purchase.findUnique({ where: { id: purchaseId } });
+  const purchase = await prisma.purchase.findFirst({
+    where: ref.startsWith('purchase:') ? { workflowId: ref } : { id: ref },
+  });
   await prisma.$disconnect();
-  if (!purchase) throw new Error(`purchase ${purchaseId} not found`);
+  if (!purchase) throw new Error(`purchase ${ref} not found`);
   if (purchase.status !== 'FAILED') {
     throw new Error(
-      `purchase ${purchaseId} is ${purchase.status}; only FAILED purchases wait for an operator`,
+      `purchase ${purchase.id} is ${purchase.status}; only FAILED purchases wait for an operator`,
     );
   }
+  const signal = { operator: values.operator ?? userInfo().username, reason: values.reason };
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({
     connection,
@@ -57,8 +75,7 @@ async function signalPurchase(config: Config, purchaseId: string, action: 'retry
     dataConverter: dataConverterFor(config),
   });
   const handle = client.workflow.getHandle(purchase.workflowId);
-  if (action === 'retry') await handle.signal(retrySignal);
-  else await handle.signal(cancelSignal, { reason: 'canceled_by_operator' });
+  await handle.signal(action === 'retry' ? retrySignal : cancelSignal, signal);
   await connection.close();
   console.log(`sent ${action} to ${purchase.workflowId}`);
 }
@@ -81,7 +98,7 @@ async function main(argv: string[]): Promise<number> {
     for (const l of letters) console.log(JSON.stringify(l));
     console.error(`${letters.length} message(s)`);
   } else if (command === 'dlq' && (sub === 'retry' || sub === 'cancel') && arg) {
-    await signalPurchase(config, arg, sub);
+    await signalPurchase(config, argv.slice(2), sub);
   } else {
     console.error(USAGE);
     return 2;

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     {
       taskQueue: config.PURCHASES_TASK_QUEUE,
       workflowsPath: require.resolve('../workflows'),
-      activities: createPurchaseActivities({ prisma, producer }),
+      activities: createPurchaseActivities({ prisma, producer, logger }),
     },
     async () => {
       await producer.disconnect(); // flushes what is in flight

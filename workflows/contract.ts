@@ -17,8 +17,47 @@ export const PURCHASE_STATUSES = [
 ] as const;
 export type PurchaseStatus = (typeof PURCHASE_STATUSES)[number];
 
+/** Who may make a transition: the workflow on its own, or only on an operator's word. */
+export type Actor = 'workflow' | 'operator';
+
+/**
+ * Every allowed status change, and who may make it. Anything else is refused, by the
+ * database write too (activities/purchases.ts). APPROVED, DECLINED, REJECTED, DUPLICATE
+ * and CANCELED are terminal; FAILED moves on only on an operator's retry or cancel.
+ */
+export const TRANSITIONS: Record<PurchaseStatus, Partial<Record<PurchaseStatus, Actor>>> = {
+  RECEIVED: {
+    PROCESSING: 'workflow',
+    DUPLICATE: 'workflow',
+    REJECTED: 'workflow',
+    CANCELED: 'operator',
+  },
+  PROCESSING: {
+    APPROVED: 'workflow',
+    DECLINED: 'workflow',
+    FAILED: 'workflow',
+  },
+  FAILED: { PROCESSING: 'operator', CANCELED: 'operator' },
+  APPROVED: {},
+  DECLINED: {},
+  REJECTED: {},
+  DUPLICATE: {},
+  CANCELED: {},
+};
+
+export function canTransition(from: PurchaseStatus, to: PurchaseStatus, by: Actor): boolean {
+  const needs = TRANSITIONS[from][to];
+  return needs !== undefined && (needs === 'workflow' || by === 'operator');
+}
+
+/** The statuses `by` may move a purchase to `to` from. */
+export function allowedFrom(to: PurchaseStatus, by: Actor): PurchaseStatus[] {
+  return PURCHASE_STATUSES.filter((from) => canTransition(from, to, by));
+}
+
 export const searchAttributes = {
   purchaseId: defineSearchAttributeKey('PurchaseId', SearchAttributeType.KEYWORD),
+  idempotencyKey: defineSearchAttributeKey('IdempotencyKey', SearchAttributeType.KEYWORD),
   merchantId: defineSearchAttributeKey('MerchantId', SearchAttributeType.KEYWORD),
   customerId: defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD),
   status: defineSearchAttributeKey('PurchaseStatus', SearchAttributeType.KEYWORD),
@@ -29,6 +68,7 @@ export const searchAttributes = {
 export function initialSearchAttributes(input: PurchaseInput) {
   return [
     { key: searchAttributes.purchaseId, value: input.purchaseId },
+    { key: searchAttributes.idempotencyKey, value: input.idempotencyKey },
     { key: searchAttributes.merchantId, value: input.merchantId },
     { key: searchAttributes.customerId, value: input.customerId },
     { key: searchAttributes.status, value: 'RECEIVED' },
@@ -78,10 +118,34 @@ export const DECLINE_TYPES = ['CardDeclined', 'InsufficientFunds', 'InvalidToken
 export type DeclineType = (typeof DECLINE_TYPES)[number];
 export const RETRYABLE_PAYMENT_TYPES = ['ProviderUnavailable', 'ProviderTimeout'] as const;
 
-export const retrySignal = defineSignal('retry');
-export const cancelSignal = defineSignal<[{ reason?: string }?]>('cancel');
+/** Who acted and why; both go into the purchase's timeline. */
+export interface OperatorAction {
+  operator?: string;
+  reason?: string;
+}
+export const retrySignal = defineSignal<[OperatorAction?]>('retry');
+export const cancelSignal = defineSignal<[OperatorAction?]>('cancel');
 export const statusQuery = defineQuery<PurchaseStatus>('status');
 
-export function workflowIdFor(merchantId: string, idempotencyKey: string): string {
-  return `purchase:${merchantId}:${idempotencyKey}`;
+/**
+ * One workflow id per purchase, and the purchase id is minted once per (merchant,
+ * Idempotency-Key): a key reused after it expired makes a new purchase and a new id.
+ */
+export function workflowIdFor(purchaseId: string): string {
+  return `purchase:${purchaseId}`;
 }
+
+/**
+ * The provider's idempotency key for a purchase's charge: the same for every attempt and
+ * operator retry of this purchase, and never another's. 45 characters, far below the 255
+ * that Stripe accepts.
+ */
+export function chargeKeyFor(purchaseId: string): string {
+  return `${purchaseId}:charge`;
+}
+
+/**
+ * Runs started before purchase-scoped ids keyed their charge with the workflow id, which
+ * was `purchase:<merchant>:<Idempotency-Key>`; they keep that key (workflows/purchase.ts).
+ */
+export const PURCHASE_SCOPED_PATCH = 'purchase-scoped-identity';

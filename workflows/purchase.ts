@@ -1,7 +1,10 @@
 import {
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
   condition,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -11,12 +14,20 @@ import type * as activities from '../activities';
 import type { PaymentFailureDetails } from '../activities';
 import {
   cancelSignal,
+  chargeKeyFor,
   DECLINE_TYPES,
+  PURCHASE_SCOPED_PATCH,
   retrySignal,
   searchAttributes,
   statusQuery,
 } from './contract';
-import type { DeclineType, PurchaseInput, PurchaseResult, PurchaseStatus } from './contract';
+import type {
+  DeclineType,
+  OperatorAction,
+  PurchaseInput,
+  PurchaseResult,
+  PurchaseStatus,
+} from './contract';
 
 type Activities = ReturnType<typeof activities.createPurchaseActivities>;
 type PaymentActivities = ReturnType<typeof activities.createPaymentActivities>;
@@ -33,12 +44,35 @@ const declineReasons: Record<DeclineType, string> = {
 };
 
 /**
- * One purchase, from RECEIVED to a final state. The workflow id is derived from
- * (merchant, Idempotency-Key), and the provider's idempotency key is that id, so
- * retries, replays and worker crashes never charge twice.
+ * One purchase, from RECEIVED to a final state. The workflow id and the provider's
+ * idempotency key are both derived from the purchase id, so retries, replays, worker
+ * crashes and operator retries never charge twice, and no other purchase shares the key.
+ *
+ * A cancellation request from Temporal (Web UI, `temporal workflow cancel`) is an
+ * operator cancel: it never interrupts a step, least of all a charge in flight. It is
+ * acted on before the charge starts, when a charge fails, or while the purchase is
+ * parked FAILED, with the same compensation as `dlq cancel`.
  */
 export async function purchaseWorkflow(input: PurchaseInput): Promise<PurchaseResult> {
   const { workflowId, runId } = workflowInfo();
+  const { purchaseId } = input;
+  // Runs started before this change keep the key they may already have charged under.
+  const chargeKey = patched(PURCHASE_SCOPED_PATCH) ? chargeKeyFor(purchaseId) : workflowId;
+  let cancelRequested = false;
+  void CancellationScope.current().cancelRequested.catch(() => {
+    cancelRequested = true;
+  });
+  return CancellationScope.nonCancellable(() =>
+    runPurchase(input, chargeKey, () => cancelRequested, { workflowId, runId }),
+  );
+}
+
+async function runPurchase(
+  input: PurchaseInput,
+  chargeKey: string,
+  cancelRequested: () => boolean,
+  { workflowId, runId }: { workflowId: string; runId: string },
+): Promise<PurchaseResult> {
   const { purchaseId } = input;
   const payments = proxyActivities<PaymentActivities>({
     taskQueue: input.paymentsTaskQueue,
@@ -59,17 +93,13 @@ export async function purchaseWorkflow(input: PurchaseInput): Promise<PurchaseRe
 
   let status: PurchaseStatus = 'RECEIVED';
   let attempts = 0;
-  let operatorAction: 'retry' | 'cancel' | undefined;
-  let cancelReason: string | undefined;
+  let operatorAction: ({ kind: 'retry' | 'cancel' } & OperatorAction) | undefined;
   setHandler(statusQuery, () => status);
-  setHandler(retrySignal, () => {
-    if (status === 'FAILED') operatorAction = 'retry';
+  setHandler(retrySignal, (args) => {
+    if (status === 'FAILED') operatorAction = { kind: 'retry', ...args };
   });
   setHandler(cancelSignal, (args) => {
-    if (status === 'FAILED') {
-      operatorAction = 'cancel';
-      cancelReason = args?.reason;
-    }
+    if (status === 'FAILED') operatorAction = { kind: 'cancel', ...args };
   });
 
   const moveTo = async (
@@ -101,6 +131,23 @@ export async function purchaseWorkflow(input: PurchaseInput): Promise<PurchaseRe
     compensations.length = 0;
   };
 
+  /** What `dlq cancel` does; from Temporal, the run then closes as canceled. */
+  const cancel = async (round: number, action: OperatorAction, fromTemporal: boolean) => {
+    await compensate();
+    const operator =
+      action.operator ??
+      (fromTemporal ? await purchases.cancelRequester({ workflowId, runId }) : undefined);
+    await moveTo('CANCELED', {
+      reason: 'canceled_by_operator',
+      note: action.reason ?? (fromTemporal ? 'canceled_from_temporal' : 'canceled_by_operator'),
+      actor: operator,
+      by: 'operator',
+    });
+    await publish('purchase.canceled', round, { reason: 'canceled_by_operator', operator });
+    if (fromTemporal) throw new CancelledFailure('canceled_from_temporal');
+    return { status, reason: 'canceled_by_operator' } satisfies PurchaseResult;
+  };
+
   await purchases.persistPurchase(input);
 
   const original = await purchases.claimFingerprint({
@@ -127,6 +174,7 @@ export async function purchaseWorkflow(input: PurchaseInput): Promise<PurchaseRe
     await publish('purchase.rejected', 1, { reason: 'out_of_stock' });
     return { status, reason: 'out_of_stock' };
   }
+  if (cancelRequested()) return cancel(1, {}, true);
 
   await publish('purchase.requested', 1, {
     amountMinor: input.amountMinor,
@@ -134,13 +182,21 @@ export async function purchaseWorkflow(input: PurchaseInput): Promise<PurchaseRe
     items: input.items,
   });
 
+  let retriedBy: OperatorAction | undefined;
   for (let round = 1; ; round++) {
-    await moveTo('PROCESSING');
+    await moveTo(
+      'PROCESSING',
+      retriedBy && {
+        by: 'operator',
+        actor: retriedBy.operator,
+        note: retriedBy.reason ?? 'retried_by_operator',
+      },
+    );
     const chargeRequest = {
       amountMinor: input.amountMinor,
       currency: input.currency,
       token: input.token,
-      idempotencyKey: workflowId,
+      idempotencyKey: chargeKey,
     };
     let failure: { type: string; message: string; details?: PaymentFailureDetails } | undefined;
     let chargeId: string | undefined;
@@ -171,16 +227,22 @@ export async function purchaseWorkflow(input: PurchaseInput): Promise<PurchaseRe
       };
       // The outcome may be unknown (a timeout): ask the provider before giving up. If it
       // cannot answer either, the purchase parks as FAILED; a later retry reuses the key.
-      chargeId = await payments.findCharge(workflowId).then(
+      chargeId = await payments.findCharge(chargeKey).then(
         (c) => c?.id,
         () => undefined,
       );
     }
 
+    // Approved wins over a cancel that came while the charge was in flight: the money
+    // moved, and only a refund can move it back (docs/purchases.md, runbook).
     if (chargeId) {
       await moveTo('APPROVED', { attempts, chargeId });
       await publish('payment.approved', round, { chargeId, amountMinor: input.amountMinor });
       return { status, chargeId };
+    }
+    if (cancelRequested()) {
+      await moveTo('FAILED', { attempts, lastError: `${failure?.type}: ${failure?.message}` });
+      return cancel(round, {}, true);
     }
 
     const now = new Date().toISOString();
@@ -209,15 +271,12 @@ export async function purchaseWorkflow(input: PurchaseInput): Promise<PurchaseRe
     });
 
     // Parked with the stock still held until an operator decides.
-    await condition(() => operatorAction !== undefined);
+    await condition(() => operatorAction !== undefined || cancelRequested());
     const action = operatorAction;
     operatorAction = undefined;
-    if (action === 'cancel') {
-      await compensate();
-      await moveTo('CANCELED', { reason: cancelReason ?? 'canceled_by_operator' });
-      await publish('purchase.canceled', round, { reason: cancelReason ?? 'canceled_by_operator' });
-      return { status, reason: 'canceled_by_operator' };
-    }
+    if (!action) return cancel(round, {}, true);
+    if (action.kind === 'cancel') return cancel(round, action, false);
+    retriedBy = action;
   }
 }
 

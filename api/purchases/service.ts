@@ -92,7 +92,7 @@ export async function createPurchase(
 
   const input = await priceRequest(deps, merchantId, idempotencyKey, body);
   await deps.starter.ensureAvailable();
-  const workflowId = workflowIdFor(merchantId, idempotencyKey);
+  const workflowId = workflowIdFor(input.purchaseId);
   const row = newPurchase(input, workflowId);
   const start = {
     purchaseId: input.purchaseId,
@@ -272,7 +272,13 @@ async function loadView(deps: PurchaseDeps, merchantId: string, id: string): Pro
 }
 
 export interface PurchaseDetail extends PurchaseView {
-  timeline: { from: string | null; to: string; reason: string | null; at: string }[];
+  timeline: {
+    from: string | null;
+    to: string;
+    reason: string | null;
+    actor: string | null;
+    at: string;
+  }[];
 }
 
 /** A merchant's purchase with its audit timeline; another merchant's id is simply not found. */
@@ -292,6 +298,7 @@ export async function getPurchase(
       from: e.fromStatus,
       to: e.toStatus,
       reason: e.reason,
+      actor: e.actor,
       at: e.createdAt.toISOString(),
     })),
   };

@@ -1,5 +1,5 @@
 import type { Connection, WorkflowClient } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { grpc } from '@temporalio/proto';
 import type { Config } from '../../common/config';
 import type { PrismaClient } from '../../common/db';
@@ -7,7 +7,7 @@ import { unavailable } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { Prisma } from '../../generated/prisma/client';
 import { purchaseWorkflow } from '../../workflows';
-import { initialSearchAttributes, searchAttributes } from '../../workflows/contract';
+import { initialSearchAttributes } from '../../workflows/contract';
 import type { PurchaseInput } from '../../workflows/contract';
 
 /*
@@ -149,8 +149,7 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
       if (claimed.count === 0) return;
     }
     try {
-      // An earlier attempt may have started it and died before deleting the row.
-      if (start.attempts === 0 || !(await alreadyStarted(start))) await startWorkflow(start);
+      await startWorkflow(start);
       await prisma.workflowStart.deleteMany({ where: { purchaseId: start.purchaseId } });
     } catch (err) {
       const backoff = Math.min(1000 * 2 ** start.attempts, MAX_BACKOFF_MS);
@@ -167,30 +166,25 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
     }
   }
 
+  /**
+   * The workflow id is the purchase's own, so any run with it, open or closed, is this
+   * purchase's: an open one is used as it is, and a closed one counts as started. A
+   * second run of one purchase can never begin, whatever attempt or relay asks.
+   */
   async function startWorkflow(start: PendingStart): Promise<void> {
-    await deps.connection.withDeadline(deadline(), () =>
-      deps.workflows.start(purchaseWorkflow, {
-        taskQueue: start.taskQueue,
-        workflowId: start.workflowId,
-        args: [start.input],
-        // A running workflow with this id is this purchase's. A closed one belongs to an
-        // expired key reused since, unless alreadyStarted() said it is ours.
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-        typedSearchAttributes: initialSearchAttributes(start.input),
-      }),
-    );
-  }
-
-  async function alreadyStarted(start: PendingStart): Promise<boolean> {
     try {
-      const run = await deps.connection.withDeadline(deadline(), () =>
-        deps.workflows.getHandle(start.workflowId).describe(),
+      await deps.connection.withDeadline(deadline(), () =>
+        deps.workflows.start(purchaseWorkflow, {
+          taskQueue: start.taskQueue,
+          workflowId: start.workflowId,
+          args: [start.input],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: initialSearchAttributes(start.input),
+        }),
       );
-      return run.typedSearchAttributes.get(searchAttributes.purchaseId) === start.purchaseId;
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return false;
-      throw err;
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
     }
   }
 

@@ -24,6 +24,7 @@ temporal_start() {
     --ip 127.0.0.1 --port 7233 --ui-ip 127.0.0.1 --ui-port 8233 \
     --namespace default --log-format json --log-level warn \
     --search-attribute PurchaseId=Keyword \
+    --search-attribute IdempotencyKey=Keyword \
     --search-attribute MerchantId=Keyword \
     --search-attribute CustomerId=Keyword \
     --search-attribute PurchaseStatus=Keyword \

@@ -78,7 +78,7 @@ export async function startPlatform(
     taskQueue: config.PURCHASES_TASK_QUEUE,
     dataConverter: dataConverterFor(config),
     workflowsPath: require.resolve('../../workflows'),
-    activities: createPurchaseActivities({ prisma, producer }),
+    activities: createPurchaseActivities({ prisma, producer, logger }),
   });
   const purchasesRun = purchasesWorker.run();
   const provider = new SandboxProvider(sandboxUrl, config.PROVIDER_TIMEOUT_MS);

@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process';
+import { homedir } from 'node:os';
+import { promisify } from 'node:util';
 import { readDeadLetters } from '../../ops/dlq';
+import { chargeKeyFor } from '../../workflows/contract';
 import { createKafka } from '../../common/kafka';
 import { eventually } from '../config';
 import type { Platform } from './harness';
@@ -17,9 +21,8 @@ export async function finalState(
 }
 
 export async function chargesFor(platform: Platform, purchaseId: string): Promise<unknown[]> {
-  const row = await platform.prisma.purchase.findUniqueOrThrow({ where: { id: purchaseId } });
   const res = await fetch(
-    `${platform.sandboxUrl}/charges?idempotencyKey=${encodeURIComponent(row.workflowId)}`,
+    `${platform.sandboxUrl}/charges?idempotencyKey=${encodeURIComponent(chargeKeyFor(purchaseId))}`,
   );
   return ((await res.json()) as { data: unknown[] }).data;
 }
@@ -35,3 +38,31 @@ export async function deadLettersFor(platform: Platform, purchaseId: string) {
 
 export const timelineOf = (purchase: Record<string, unknown>): string[] =>
   (purchase.timeline as { to: string }[]).map((t) => t.to);
+
+/** Every charge of the platform's own sandbox, oldest first. */
+export async function ledger(
+  platform: Platform,
+): Promise<{ id: string; amount: number; idempotencyKey: string }[]> {
+  const res = await fetch(`${platform.sandboxUrl}/charges`);
+  return ((await res.json()) as { data: { id: string; amount: number; idempotencyKey: string }[] })
+    .data;
+}
+
+/** The operator CLI, compiled (`npm run build`), against the same stack. */
+export async function opsCli(...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['dist/ops/cli.js', ...args], {
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test' },
+  });
+  return stdout;
+}
+
+/** The stack's `temporal` CLI, as the runbook writes its commands. */
+export async function temporalCli(...args: string[]): Promise<string> {
+  const cache = process.env.GATEWAY_CACHE ?? `${homedir()}/.cache/gateway-payment`;
+  const { stdout } = await promisify(execFile)(`${cache}/bin/temporal`, [
+    ...args,
+    '--address',
+    '127.0.0.1:7233',
+  ]);
+  return stdout;
+}

@@ -1,19 +1,9 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { promisify } from 'node:util';
 import { createPurchaseBody } from '../../api/purchases/request';
 import { eventually } from '../config';
 import type { Platform } from './harness';
 import { createProduct, getPurchase, post, purchaseBody, startPlatform } from './harness';
-import { chargesFor, deadLettersFor, finalState, stockOf, timelineOf } from './helpers';
-
-/** The operator CLI, compiled (`npm run build`), against the same stack. */
-async function opsCli(...args: string[]): Promise<string> {
-  const { stdout } = await promisify(execFile)(process.execPath, ['dist/ops/cli.js', ...args], {
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test' },
-  });
-  return stdout;
-}
+import { chargesFor, deadLettersFor, finalState, opsCli, stockOf, timelineOf } from './helpers';
 
 const FINAL = ['APPROVED', 'DECLINED', 'REJECTED', 'DUPLICATE', 'FAILED', 'CANCELED'];
 
