@@ -1,11 +1,15 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
+import { dataConverterFor } from '../../common/codec';
+import { loadConfig } from '../../common/config';
 
 /*
  * Recorded histories of real purchases (one per way a purchase ends), replayed through
  * the current workflow code. A non-deterministic change fails here instead of stranding
- * open payments. Record a new one with:
+ * open payments. The plain names are the first shape (workflow ids from the merchant and
+ * Idempotency-Key, payloads in clear); v2-* are purchase-scoped ids with encrypted
+ * payloads, recorded with the local development key. Record a new one with:
  *   temporal workflow show --workflow-id <id> --output json > test/replay/histories/<name>.json
  */
 const dir = join(__dirname, 'histories');
@@ -25,14 +29,21 @@ test('when recorded purchase histories are replayed through the current workflow
 
   const results = [];
   for await (const result of Worker.runReplayHistories(
-    { workflowsPath: require.resolve('../../workflows') },
+    {
+      workflowsPath: require.resolve('../../workflows'),
+      dataConverter: dataConverterFor(loadConfig({ NODE_ENV: 'test' })),
+    },
     histories,
   )) {
     results.push({ file: result.workflowId, error: result.error?.message });
   }
 
   expect(files).toEqual(
-    expect.arrayContaining(['approved.json', 'declined.json', 'retried.json', 'canceled.json']),
+    expect.arrayContaining([
+      ...['approved.json', 'declined.json', 'retried.json', 'canceled.json'],
+      ...['v2-approved.json', 'v2-declined.json', 'v2-retried.json', 'v2-reconciled.json'],
+      'v2-canceled-from-temporal.json',
+    ]),
   );
   expect(results).toEqual(files.map((file) => ({ file, error: undefined })));
 });
