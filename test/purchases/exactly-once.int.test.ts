@@ -6,7 +6,15 @@ import { createPurchaseActivities } from '../../activities';
 import { eventually } from '../config';
 import type { Platform } from './harness';
 import { createProduct, post, purchaseBody, startPlatform } from './harness';
-import { finalState, ledger, opsCli, stockOf, temporalCli, timelineOf } from './helpers';
+import {
+  chargesFor,
+  finalState,
+  ledger,
+  opsCli,
+  stockOf,
+  temporalCli,
+  timelineOf,
+} from './helpers';
 
 /*
  * The money-moves-once guarantees at the edges a new user finds: an expired key reused,
@@ -194,4 +202,18 @@ test('when a parked purchase was terminated, then the runbook reset brings it ba
   expect((done.timeline as { actor: string | null; reason: string | null }[]).at(-1)).toMatchObject(
     { actor: 'alice', reason: 'customer left' },
   );
+});
+
+test('when a purchase is cancelled from Temporal while its charge is in flight, then the charge is not interrupted and it ends APPROVED', async () => {
+  const productId = await createProduct(platform.prisma, { stock: 5 });
+  const res = await post(platform, purchaseBody(productId, 'tok_slow_700'));
+  const id = res.json.id as string;
+  await finalState(platform, id, ['PROCESSING']);
+
+  await platform.client.workflow.getHandle((await purchaseRow(id)).workflowId).cancel();
+  const done = await finalState(platform, id, FINAL);
+
+  expect(done.status).toBe('APPROVED');
+  expect(await stockOf(platform, productId)).toBe(3);
+  expect(await chargesFor(platform, id)).toHaveLength(1);
 });
