@@ -1,6 +1,7 @@
 import type { Express } from 'express';
 import { requireRole } from '../common/auth';
 import { createHttpApp } from '../common/http';
+import { codecRoutes } from './codec-routes';
 import { purchaseRoutes } from './purchases/routes';
 import type { PurchaseDeps } from './purchases/service';
 
@@ -11,5 +12,6 @@ export function createApiApp(deps: PurchaseDeps): Express {
       requireRole(deps.prisma, 'merchant', deps.config.API_KEY_CACHE_SECONDS),
       purchaseRoutes(deps),
     );
+    app.use('/codec', codecRoutes(deps));
   });
 }
