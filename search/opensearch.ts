@@ -20,6 +20,19 @@ export function createOpenSearchClient(url: string): Client {
 
 type SortValue = string | number;
 
+/** What a hit's `sort` holds for a key, and so what its search_after slot must take back. */
+export type SlotType = 'score' | 'epochMillis' | 'keyword';
+
+interface SortKey {
+  clause: string | Record<string, 'asc' | 'desc'>;
+  slot: SlotType;
+}
+
+const BY_SCORE: SortKey = { clause: '_score', slot: 'score' };
+const BY_ID: SortKey = { clause: { id: 'asc' }, slot: 'keyword' };
+// A date sorts as epoch milliseconds; we never issue anything else for it.
+const NEWEST: SortKey = { clause: { createdAt: 'desc' }, slot: 'epochMillis' };
+
 interface Hit<T> {
   _id: string;
   _version?: number;
@@ -124,7 +137,7 @@ class OpenSearchEngine implements SearchEngine {
           },
         ]
       : [];
-    const sort = relevance ? ['_score', { id: 'asc' }] : [{ id: 'asc' }];
+    const sort = relevance ? [BY_SCORE, BY_ID] : [BY_ID];
     return this.page<ProductDoc>('products', { bool: { must, filter } }, sort, query);
   }
 
@@ -137,29 +150,35 @@ class OpenSearchEngine implements SearchEngine {
         range: { createdAt: { gte: query.from?.toISOString(), lt: query.to?.toISOString() } },
       });
     }
-    const sort = [{ createdAt: 'desc' }, { id: 'asc' }];
-    return this.page<PurchaseDoc>('purchases', { bool: { filter } }, sort, query);
+    return this.page<PurchaseDoc>('purchases', { bool: { filter } }, [NEWEST, BY_ID], query);
   }
 
   private async page<T>(
     index: IndexName,
     query: object,
-    sort: object[] | (string | object)[],
+    sort: SortKey[],
     page: { limit: number; cursor?: string },
   ): Promise<Page<T>> {
-    const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor, sort.length);
+    const slots = sort.map((key) => key.slot);
+    const after = page.cursor === undefined ? undefined : decodeCursor(page.cursor, slots);
     const res = await guard(() =>
       this.client.search({
         index: this.alias(index),
         body: {
           query,
-          sort,
+          sort: sort.map((key) => key.clause),
           size: page.limit + 1,
           track_total_hits: false,
           ...(after && { search_after: after }),
         },
       } as Parameters<Client['search']>[0]),
-    );
+    ).catch((err: unknown) => {
+      // With a cursor sent, only its values can make this query a 400: one decodeCursor missed.
+      if (after && err instanceof errors.ResponseError && err.meta.statusCode === 400) {
+        throw new InvalidCursorError();
+      }
+      throw err;
+    });
     const hits = res.body.hits.hits as Hit<T>[];
     const data = hits.slice(0, page.limit);
     const last = data[data.length - 1];
@@ -245,12 +264,23 @@ class OpenSearchEngine implements SearchEngine {
   }
 }
 
-/** search_after values travel as base64url JSON; only a well-formed array of the right length passes. */
+/** search_after values travel as base64url JSON. */
 export function encodeCursor(values: SortValue[]): string {
   return Buffer.from(JSON.stringify(values)).toString('base64url');
 }
 
-export function decodeCursor(cursor: string, length: number): SortValue[] {
+const SLOT_CHECKS: Record<SlotType, (value: unknown) => boolean> = {
+  score: (v) => typeof v === 'number' && Number.isFinite(v),
+  epochMillis: (v) => Number.isSafeInteger(v),
+  keyword: (v) => typeof v === 'string',
+};
+
+/**
+ * Only an array with one value of the right type per sort key passes: the engine answers
+ * a mistyped one with a 400 (a string for a date) or quietly coerces it (a number for a
+ * keyword), and a cursor we issued never has either.
+ */
+export function decodeCursor(cursor: string, slots: SlotType[]): SortValue[] {
   let values: unknown;
   try {
     values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -259,8 +289,8 @@ export function decodeCursor(cursor: string, length: number): SortValue[] {
   }
   if (
     !Array.isArray(values) ||
-    values.length !== length ||
-    !values.every((v) => typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v))) ||
+    values.length !== slots.length ||
+    !slots.every((slot, i) => SLOT_CHECKS[slot](values[i])) ||
     encodeCursor(values as SortValue[]) !== cursor
   ) {
     throw new InvalidCursorError();

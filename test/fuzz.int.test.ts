@@ -399,7 +399,33 @@ const queryFlaws = (unknownParam: string, params: Record<string, string[]>): Fla
   ),
 ];
 
-const CURSORS = ['!', 'not a cursor', 'x'.repeat(501), Buffer.from('nope').toString('base64url')];
+/**
+ * Well-formed cursors (base64url JSON arrays) that fit no endpoint's sort, by type or by
+ * length: products [id], products with q [score, id], purchases [createdAt ms, id].
+ */
+const MISSHAPEN_CURSORS = (
+  [
+    [],
+    ['x', 'y'],
+    [1, 2],
+    [7],
+    [true],
+    [null, 'x'],
+    ['2026-01-01T00:00:00Z', 'x'],
+    [1e300, 7],
+    [1.5, 'x', 'y'],
+    [{}, 'x'],
+    [[1], 'x'],
+  ] as unknown[][]
+).map((values) => Buffer.from(JSON.stringify(values)).toString('base64url'));
+
+const CURSORS = [
+  '!',
+  'not a cursor',
+  'x'.repeat(501),
+  Buffer.from('nope').toString('base64url'),
+  ...MISSHAPEN_CURSORS,
+];
 
 const purchaseBody = (): Record<string, unknown> => ({
   customerId: `cus_${randomUUID().slice(0, 8)}`,
@@ -768,6 +794,10 @@ const ENDPOINTS: Endpoint[] = [
     base: () => draft('produto', 'GET', '/v1/products/search'),
     flaws: [
       ...queryFlaws('status', productSearchParams),
+      // A valid q switches the sort to [score, id], which the cursors above must miss too.
+      flaw('a misshapen cursor on a text search', fc.constantFrom(...MISSHAPEN_CURSORS), (d, c) => {
+        d.query += `&q=cafe&cursor=${c}`;
+      }),
       flaw('minPrice above maxPrice', fc.constant([10, 5]), (d, [min = 0, max = 0]) => {
         d.query += `&minPrice=${min}&maxPrice=${max}`;
       }),

@@ -83,6 +83,8 @@ function searchUntil(
 }
 
 const ids = (page: SearchPage): string[] => page.data.map((d) => d.id);
+const cursorOf = (values: unknown[]): string =>
+  Buffer.from(JSON.stringify(values)).toString('base64url');
 
 describe('products: MySQL -> Debezium -> Kafka -> indexer -> OpenSearch', () => {
   test('when a product is created, updated and deleted, then search follows each change', async () => {
@@ -196,6 +198,30 @@ describe('GET /v1/products/search: bad input', () => {
       query: { cursor: 'bm90LWEtY3Vyc29y' },
       path: 'cursor',
     },
+    // Well-formed cursors whose values do not fit the sort: [_score, id] with q, [id] without.
+    {
+      name: 'a cursor of strings for [score, id]',
+      query: { q: 'a', cursor: 'WyJ4IiwieSJd' },
+      path: 'cursor',
+    },
+    {
+      name: 'a cursor with a numeric id',
+      query: { q: 'a', cursor: cursorOf([1, 2]) },
+      path: 'cursor',
+    },
+    {
+      name: 'a cursor with a null score',
+      query: { q: 'a', cursor: cursorOf([null, 'x']) },
+      path: 'cursor',
+    },
+    {
+      name: 'a cursor with an object id',
+      query: { q: 'a', cursor: cursorOf([1, { a: 1 }]) },
+      path: 'cursor',
+    },
+    { name: 'a cursor one value short', query: { q: 'a', cursor: cursorOf([1]) }, path: 'cursor' },
+    { name: 'a numeric id cursor without q', query: { cursor: cursorOf([1e300]) }, path: 'cursor' },
+    { name: 'a boolean id cursor without q', query: { cursor: cursorOf([true]) }, path: 'cursor' },
     { name: 'an unknown parameter', query: { sort: 'price' }, path: '' },
   ])('when the query has $name, then 400 naming "$path"', async ({ query, path }) => {
     const res = await fetch(`${base}/v1/products/search?${new URLSearchParams(query).toString()}`);

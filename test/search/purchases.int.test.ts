@@ -81,6 +81,9 @@ async function search(
   return { status: res.status, body: (await res.json()) as Page & { error?: never } };
 }
 
+const cursorOf = (values: unknown[]): string =>
+  Buffer.from(JSON.stringify(values)).toString('base64url');
+
 test('when two merchants have purchases of the same customer id, then each sees only its own', async () => {
   const customerId = `cus_${uniqueWord()}`;
   const at = new Date();
@@ -134,6 +137,35 @@ test('when a time range is given, then only purchases created in [from, to) come
   expect(res.body.data.map((p) => p.id)).toEqual([middle, early]);
 });
 
+test('when purchases span pages, then following nextCursor returns each once, newest first', async () => {
+  const customerId = `cus_${uniqueWord()}`;
+  const t0 = new Date('2026-02-01T08:00:00.000Z');
+  const newestFirst: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    newestFirst.unshift(
+      await insertPurchase('m_local', customerId, 'APPROVED', new Date(t0.getTime() + i * 1000)),
+    );
+  }
+  await eventually(async () =>
+    (await search(LOCAL, { customerId })).body.data?.length === 5 ? true : undefined,
+  );
+
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  do {
+    const res: Awaited<ReturnType<typeof search>> = await search(LOCAL, {
+      customerId,
+      limit: '2',
+      ...(cursor && { cursor }),
+    });
+    expect(res.status).toBe(200);
+    seen.push(...res.body.data.map((p) => p.id));
+    cursor = res.body.nextCursor;
+  } while (cursor);
+
+  expect(seen).toEqual(newestFirst);
+});
+
 test.each<{
   name: string;
   headers: Record<string, string>;
@@ -171,6 +203,22 @@ test.each<{
     status: 400,
     path: 'cursor',
   },
+  // Well-formed cursors whose values do not fit the sort [createdAt (epoch ms), id].
+  ...[
+    { name: 'a cursor of strings', cursor: 'WyJ4IiwieSJd' },
+    { name: 'a cursor with a date string', cursor: cursorOf(['2026-01-01T00:00:00Z', 'pur_x']) },
+    { name: 'a cursor with a fractional time', cursor: cursorOf([1.5, 'pur_x']) },
+    { name: 'a cursor with a time past 2^53', cursor: cursorOf([1e300, 'pur_x']) },
+    { name: 'a cursor with a numeric id', cursor: cursorOf([1, 2]) },
+    { name: 'a cursor with a boolean time', cursor: cursorOf([true, 'pur_x']) },
+    { name: 'a cursor one value long', cursor: cursorOf([1, 'pur_x', 'pur_y']) },
+  ].map(({ name, cursor }) => ({
+    name,
+    headers: LOCAL,
+    query: { cursor },
+    status: 400,
+    path: 'cursor',
+  })),
 ])('when the request has $name, then $status', async ({ headers, query, status, path }) => {
   const res = await search(headers, query);
 
