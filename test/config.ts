@@ -1,7 +1,14 @@
 import { loadConfig } from '../common/config';
 
 /** The local stack's defaults; tests never read or change process.env. */
-export const testConfig = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' });
+/** Tests run in a Temporal namespace of their own (created by stack/components/temporal.sh). */
+export const TEST_NAMESPACE = 'gateway-test';
+
+export const testConfig = loadConfig({
+  NODE_ENV: 'test',
+  LOG_LEVEL: 'silent',
+  TEMPORAL_NAMESPACE: TEST_NAMESPACE,
+});
 
 /** Polls `check` until it returns a value, failing after `timeoutMs`. */
 export async function eventually<T>(

@@ -1,11 +1,18 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { TEST_NAMESPACE } from './config';
 
 // These run the compiled services (`npm run build` first; ./stack/stack.sh test does it).
 function start(entry: string, env: Record<string, string>): ChildProcessWithoutNullStreams {
   return spawn(process.execPath, [entry], {
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'info',
+      TEMPORAL_NAMESPACE: TEST_NAMESPACE,
+      ...env,
+    },
   });
 }
 

@@ -16,13 +16,15 @@ temporal_install() {
   echo "$TEMPORAL_CLI_VERSION" >"$TEMPORAL_BIN.version"
 }
 
+# Tests run in gateway-test, so they never touch the default namespace operators use.
 temporal_start() {
   mkdir -p "$DATA_DIR/temporal"
   start_daemon temporal "$TEMPORAL_BIN" server start-dev \
     --db-filename "$DATA_DIR/temporal/temporal.db" \
     --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal \
     --ip 127.0.0.1 --port 7233 --ui-ip 127.0.0.1 --ui-port 8233 \
-    --namespace default --log-format json --log-level warn \
+    --namespace default --namespace gateway-test \
+    --log-format json --log-level warn \
     --search-attribute PurchaseId=Keyword \
     --search-attribute IdempotencyKey=Keyword \
     --search-attribute MerchantId=Keyword \

@@ -8,6 +8,7 @@ import { createPaymentActivities, createPurchaseActivities } from '../../activit
 import { SandboxProvider } from '../../activities/provider/sandbox';
 import { dataConverterFor } from '../../common/codec';
 import { loadConfig } from '../../common/config';
+import { TEST_NAMESPACE } from '../config';
 import type { Config } from '../../common/config';
 import { createPrisma } from '../../common/db';
 import type { PrismaClient } from '../../common/db';
@@ -60,6 +61,7 @@ export async function startPlatform(
     PAYMENT_RETRY_MAX_INTERVAL_MS: '400',
     PAYMENT_RETRY_MAX_ATTEMPTS: '4',
     PROVIDER_TIMEOUT_MS: '1000',
+    TEMPORAL_NAMESPACE: TEST_NAMESPACE,
     ...overrides,
   });
   const prisma = createPrisma(config.DATABASE_URL, 10);
@@ -75,6 +77,7 @@ export async function startPlatform(
   const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
   const purchasesWorker = await Worker.create({
     connection: workerConnection,
+    namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.PURCHASES_TASK_QUEUE,
     dataConverter: dataConverterFor(config),
     workflowsPath: require.resolve('../../workflows'),
@@ -87,6 +90,7 @@ export async function startPlatform(
   const startPaymentWorker = (): void => {
     void Worker.create({
       connection: workerConnection,
+      namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.PAYMENTS_TASK_QUEUE,
       dataConverter: dataConverterFor(config),
       activities: createPaymentActivities({ provider }),

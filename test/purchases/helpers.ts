@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { readDeadLetters } from '../../ops/dlq';
 import { chargeKeyFor } from '../../workflows/contract';
 import { createKafka } from '../../common/kafka';
-import { eventually } from '../config';
+import { eventually, TEST_NAMESPACE } from '../config';
 import type { Platform } from './harness';
 import { getPurchase } from './harness';
 
@@ -51,7 +51,7 @@ export async function ledger(
 /** The operator CLI, compiled (`npm run build`), against the same stack. */
 export async function opsCli(...args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(process.execPath, ['dist/ops/cli.js', ...args], {
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test' },
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'test', TEMPORAL_NAMESPACE: TEST_NAMESPACE },
   });
   return stdout;
 }
@@ -63,6 +63,8 @@ export async function temporalCli(...args: string[]): Promise<string> {
     ...args,
     '--address',
     '127.0.0.1:7233',
+    '--namespace',
+    TEST_NAMESPACE,
   ]);
   return stdout;
 }

@@ -10,12 +10,13 @@ test('when a workflow runs on the Temporal dev server, then a real worker comple
   const workerConnection = await NativeConnection.connect({ address: testConfig.TEMPORAL_ADDRESS });
   const worker = await Worker.create({
     connection: workerConnection,
+    namespace: testConfig.TEMPORAL_NAMESPACE,
     taskQueue,
     workflowsPath: require.resolve('../fixtures/greeting-workflow'),
     activities,
   });
   const connection = await Connection.connect({ address: testConfig.TEMPORAL_ADDRESS });
-  const client = new Client({ connection });
+  const client = new Client({ connection, namespace: testConfig.TEMPORAL_NAMESPACE });
 
   const result = await worker.runUntil(
     client.workflow.execute(greeting, { taskQueue, workflowId: taskQueue, args: ['temporal'] }),
