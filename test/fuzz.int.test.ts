@@ -53,6 +53,10 @@ const logger = createLogger(
 
 const starterCalls: string[] = [];
 const starter: PurchaseDeps['starter'] = {
+  seal: () => {
+    starterCalls.push('seal');
+    return Promise.resolve({ metadata: {}, data: '' });
+  },
   ensureAvailable: () => {
     starterCalls.push('ensureAvailable');
     return Promise.resolve();

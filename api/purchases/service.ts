@@ -16,7 +16,7 @@ import { startWrite } from './starter';
 
 export interface PurchaseDeps {
   prisma: PrismaClient;
-  starter: Pick<WorkflowStarter, 'ensureAvailable' | 'kick'>;
+  starter: Pick<WorkflowStarter, 'seal' | 'ensureAvailable' | 'kick'>;
   config: Config;
   logger: Logger;
   search: Pick<SearchEngine, 'searchPurchases'>;
@@ -100,6 +100,7 @@ export async function createPurchase(
     taskQueue: deps.config.PURCHASES_TASK_QUEUE,
     input,
   };
+  const sealed = await deps.starter.seal(input);
   const expiresAt = new Date(Date.now() + deps.config.IDEMPOTENCY_TTL_HOURS * 3600_000);
   // An expired key may be reused: its old row gives way to the new purchase. It is
   // deleted by its exact key and only when present, because a range delete takes gap
@@ -112,7 +113,7 @@ export async function createPurchase(
   // One batch transaction: an interactive one costs Prisma several times as much here.
   let leaseUntil: number;
   for (let attempt = 1; ; attempt++) {
-    const outbox = startWrite(deps.prisma, start);
+    const outbox = startWrite(deps.prisma, start, sealed);
     try {
       await deps.prisma.$transaction([
         deps.prisma.idempotencyKey.createMany({

@@ -5,7 +5,7 @@ import { createLogger } from '../../common/logger';
 import { createPurchaseActivities } from '../../activities';
 import { eventually } from '../config';
 import type { Platform } from './harness';
-import { createProduct, post, purchaseBody, startPlatform } from './harness';
+import { createProduct, idleStarter, post, purchaseBody, startPlatform } from './harness';
 import {
   chargesFor,
   finalState,
@@ -65,9 +65,8 @@ test('when the outbox row of a purchase that already ended comes back, then no s
   const productId = await createProduct(platform.prisma, { stock: 1 });
   // Accepted by an api that did not start it, so the row can be read and put back later.
   const body = createPurchaseBody.parse(purchaseBody(productId));
-  const idle = { ensureAvailable: () => Promise.resolve(), kick: () => undefined };
   const { purchase } = await createPurchase(
-    { ...platform, starter: idle, logger: createLogger('test', 'silent') },
+    { ...platform, starter: idleStarter(platform.config), logger: createLogger('test', 'silent') },
     'm_local',
     randomUUID(),
     body,

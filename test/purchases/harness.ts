@@ -4,9 +4,10 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import type { Producer } from 'kafkajs';
 import { createApiApp } from '../../api/app';
 import { createWorkflowStarter } from '../../api/purchases/starter';
+import type { PurchaseDeps } from '../../api/purchases/service';
 import { createPaymentActivities, createPurchaseActivities } from '../../activities';
 import { SandboxProvider } from '../../activities/provider/sandbox';
-import { dataConverterFor } from '../../common/codec';
+import { dataConverterFor, EncryptionCodec, sealJson } from '../../common/codec';
 import { loadConfig } from '../../common/config';
 import { TEST_NAMESPACE } from '../config';
 import type { Config } from '../../common/config';
@@ -229,4 +230,14 @@ function installQuietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
+/** A starter of an api that dies right after its commit: it seals the row, starts nothing. */
+export function idleStarter(config: Config): PurchaseDeps['starter'] {
+  const codec = new EncryptionCodec(config);
+  return {
+    seal: (input) => sealJson(codec, input),
+    ensureAvailable: () => Promise.resolve(),
+    kick: () => undefined,
+  };
 }

@@ -7,7 +7,7 @@ import { createPurchaseBody } from '../../api/purchases/request';
 import { createLogger } from '../../common/logger';
 import { eventually } from '../config';
 import type { Platform } from './harness';
-import { createProduct, purchaseBody, startPlatform } from './harness';
+import { createProduct, idleStarter, purchaseBody, startPlatform } from './harness';
 import { chargesFor, finalState } from './helpers';
 
 /*
@@ -28,7 +28,7 @@ const logger = createLogger('t', 'silent');
 async function acceptWithoutStarting(): Promise<string> {
   const deps: PurchaseDeps = {
     prisma: platform.prisma,
-    starter: { ensureAvailable: () => Promise.resolve(), kick: () => undefined },
+    starter: idleStarter(platform.config),
     config: platform.config,
     logger,
     search: platform.search,

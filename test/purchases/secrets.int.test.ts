@@ -12,7 +12,7 @@ import { EncryptionCodec } from '../../common/codec';
 import type { JsonPayload } from '../../common/codec';
 import { createLogger } from '../../common/logger';
 import type { Platform } from './harness';
-import { createProduct, post, purchaseBody, startPlatform } from './harness';
+import { createProduct, idleStarter, post, purchaseBody, startPlatform } from './harness';
 import { finalState } from './helpers';
 
 /*
@@ -104,29 +104,24 @@ test('when the temporal CLI uses the api codec endpoint with the admin key, then
   expect(without.data).not.toContain(TOKEN);
 });
 
-// Fails until api/purchases/starter.ts seals the row's input with sealJson (common/codec.ts);
-// `test.failing` then reports it, and it becomes a plain `test`.
-test.failing(
-  'when a purchase is accepted, then its outbox row holds no card token in clear',
-  async () => {
-    // An api that dies right after its commit: the row stays, unstarted, for its lease.
-    const deps = {
-      prisma: platform.prisma,
-      starter: { ensureAvailable: () => Promise.resolve(), kick: () => undefined },
-      config: platform.config,
-      logger: createLogger('t', 'silent'),
-      search: platform.search,
-    };
-    const body = createPurchaseBody.parse(purchaseBody(productId, TOKEN));
-    const { purchase } = await createPurchase(deps, 'm_local', randomUUID(), body);
+test('when a purchase is accepted, then its outbox row holds no card token in clear', async () => {
+  // An api that dies right after its commit: the row stays, unstarted, for its lease.
+  const deps = {
+    prisma: platform.prisma,
+    starter: idleStarter(platform.config),
+    config: platform.config,
+    logger: createLogger('t', 'silent'),
+    search: platform.search,
+  };
+  const body = createPurchaseBody.parse(purchaseBody(productId, TOKEN));
+  const { purchase } = await createPurchase(deps, 'm_local', randomUUID(), body);
 
-    const row = await platform.prisma.workflowStart.findUnique({
-      where: { purchaseId: purchase.id },
-    });
-    // Not left for a relay: a later test run has no use for it.
-    await platform.prisma.workflowStart.deleteMany({ where: { purchaseId: purchase.id } });
+  const row = await platform.prisma.workflowStart.findUnique({
+    where: { purchaseId: purchase.id },
+  });
+  // Not left for a relay: a later test run has no use for it.
+  await platform.prisma.workflowStart.deleteMany({ where: { purchaseId: purchase.id } });
 
-    expect(row).not.toBeNull();
-    expect(JSON.stringify(row)).not.toContain(TOKEN);
-  },
-);
+  expect(row).not.toBeNull();
+  expect(JSON.stringify(row)).not.toContain(TOKEN);
+});
