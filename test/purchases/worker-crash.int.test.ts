@@ -19,6 +19,7 @@ function paymentWorkerProcess(): ChildProcess {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
       LOG_LEVEL: 'warn',
+      TEMPORAL_NAMESPACE: platform.config.TEMPORAL_NAMESPACE,
       PAYMENTS_TASK_QUEUE: platform.config.PAYMENTS_TASK_QUEUE,
       PROVIDER_URL: platform.sandboxUrl,
       PROVIDER_TIMEOUT_MS: '3000',
