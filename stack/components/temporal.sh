@@ -8,12 +8,23 @@ TEMPORAL_BIN="$CACHE_DIR/bin/temporal"
 temporal_install() {
   # `go install` builds report version 0.0.0-DEV, so a stamp file records what was built.
   if [[ -x "$TEMPORAL_BIN" && "$(cat "$TEMPORAL_BIN.version" 2>/dev/null)" == "$TEMPORAL_CLI_VERSION" ]]; then
+    temporal_link
     return 0
   fi
   say "building temporal CLI v$TEMPORAL_CLI_VERSION with go install (slow the first time; cached in $CACHE_DIR)"
   GOPATH="$CACHE_DIR/gopath" GOCACHE="$CACHE_DIR/gocache" GOBIN="$CACHE_DIR/bin" CGO_ENABLED=0 \
     go install "github.com/temporalio/cli/cmd/temporal@v$TEMPORAL_CLI_VERSION" >&2
   echo "$TEMPORAL_CLI_VERSION" >"$TEMPORAL_BIN.version"
+  temporal_link
+}
+
+# The README's and the runbook's `temporal ...` commands run as written: the CLI goes on
+# PATH as /usr/local/bin/temporal, unless another temporal is there already.
+temporal_link() {
+  local link=/usr/local/bin/temporal
+  if [[ ! -e "$link" || -L "$link" ]] && [[ -w "$(dirname "$link")" ]]; then
+    ln -sfn "$TEMPORAL_BIN" "$link"
+  fi
 }
 
 # Tests run in gateway-test, so they never touch the default namespace operators use.
