@@ -147,3 +147,56 @@ test('when the body is not a list of payloads, then 400 validation_failed', asyn
   expect(res.status).toBe(400);
   expect(await res.json()).toMatchObject({ error: { code: 'validation_failed' } });
 });
+
+const basic = (password: string, user = 'operator') =>
+  `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+const decodeAs = async (authorization: string) =>
+  fetch(`${base}/decode`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', origin: UI, authorization },
+    body: JSON.stringify({ payloads: [await sealed({ token: 'tok_visa' })] }),
+  });
+
+test('when the browser sends the admin key as Basic credentials, then /decode answers decrypted', async () => {
+  const res = await decodeAs(basic(ADMIN));
+
+  expect(res.status).toBe(200);
+  const { payloads } = (await res.json()) as { payloads: JsonPayload[] };
+  expect(defaultPayloadConverter.fromPayload(fromJsonPayload(payloads[0]!))).toEqual({
+    token: 'tok_visa',
+  });
+});
+
+test.each([
+  ['a wrong key', basic('sk_admin_nope')],
+  ['a merchant key', basic(MERCHANT)],
+  ['no password', `Basic ${Buffer.from('operator').toString('base64')}`],
+])(
+  'when Basic credentials carry %s, then /decode is 401 without a challenge',
+  async (_, authorization) => {
+    const res = await decodeAs(authorization);
+
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBeNull();
+    expect(JSON.stringify(await res.json())).not.toContain('tok_visa');
+  },
+);
+
+test.each([
+  ['no credentials', undefined],
+  ['a merchant key', basic(MERCHANT)],
+])('when /login is opened with %s, then 401 asks for Basic credentials', async (_, auth) => {
+  const res = await fetch(`${base}/login`, { headers: auth ? { authorization: auth } : {} });
+
+  expect(res.status).toBe(401);
+  expect(res.headers.get('www-authenticate')).toBe('Basic realm="gateway codec", charset="UTF-8"');
+});
+
+test('when /login is opened with the admin key as Basic credentials, then the browser is signed in', async () => {
+  const res = await fetch(`${base}/login`, { headers: { authorization: basic(ADMIN, '') } });
+
+  expect(res.status).toBe(200);
+  expect(res.headers.get('www-authenticate')).toBeNull();
+  expect(await res.json()).toMatchObject({ signedIn: true });
+});

@@ -7,13 +7,18 @@ import { requireRole } from '../common/auth';
 import { EncryptionCodec, fromJsonPayload, toJsonPayload } from '../common/codec';
 import type { Config } from '../common/config';
 import type { PrismaClient } from '../common/db';
-import { badRequest } from '../common/errors';
+import { AppError, badRequest } from '../common/errors';
 
 /*
  * Temporal's codec-server protocol, so the Web UI and `temporal workflow show
  * --codec-endpoint` can show decrypted payloads: POST <endpoint>/decode and /encode take
  * and answer `{ payloads: [{ metadata: { key: base64 }, data: base64 }] }`. Decrypted
  * payloads hold card tokens, so only an admin key may ask.
+ *
+ * The Web UI cannot send a Bearer key: it sends only Content-Type and X-Namespace, plus the
+ * browser's cookies and cached HTTP credentials when "Include cross-origin credentials" is
+ * on. So the admin key is also taken as the password of HTTP Basic credentials, which an
+ * operator gives the browser once at GET /codec/login (docs/purchases.md).
  */
 
 const base64 = z.base64();
@@ -53,6 +58,31 @@ function codecCors(origins: readonly string[]): RequestHandler {
   };
 }
 
+const REALM = 'Basic realm="gateway codec", charset="UTF-8"';
+
+/** `Basic base64(any user:admin key)` becomes `Bearer <admin key>`, for requireRole. */
+const basicAsBearer: RequestHandler = (req, _res, next) => {
+  const basic = /^Basic ([A-Za-z0-9+/]+=*)$/.exec(req.header('authorization') ?? '');
+  if (basic?.[1]) {
+    const credentials = Buffer.from(basic[1], 'base64').toString('utf8');
+    const colon = credentials.indexOf(':');
+    if (colon >= 0) req.headers.authorization = `Bearer ${credentials.slice(colon + 1)}`;
+  }
+  next();
+};
+
+/** The guard, but its 401 asks the browser for credentials, which it then caches. */
+function challenging(guard: RequestHandler): RequestHandler {
+  return (req, res, next) =>
+    guard(req, res, (err?: unknown) => {
+      if (err instanceof AppError && err.status === 401) {
+        next(new AppError(401, err.code, err.message, undefined, { 'WWW-Authenticate': REALM }));
+        return;
+      }
+      next(err);
+    });
+}
+
 /** Runs the posted payloads through one direction of the codec. */
 function codecHandler(transform: (payloads: Payload[]) => Promise<Payload[]>): RequestHandler {
   return async (req, res) => {
@@ -77,9 +107,15 @@ export interface CodecRouteDeps {
 export function codecRoutes(deps: CodecRouteDeps): Router {
   const router = Router();
   const codec = new EncryptionCodec(deps.config);
-  router.use(codecCors(deps.config.CODEC_CORS_ORIGINS));
   // Uncached: a revoked admin key stops decoding at once.
-  router.use(requireRole(deps.prisma, 'admin', 0));
+  const admin = requireRole(deps.prisma, 'admin', 0);
+  router.use(codecCors(deps.config.CODEC_CORS_ORIGINS));
+  router.use(basicAsBearer);
+  // Only here does a 401 challenge: from the UI's fetches a browser would not prompt anyway.
+  router.get('/login', challenging(admin), (_req, res) => {
+    res.json({ signedIn: true, message: 'this browser is signed in for the codec' });
+  });
+  router.use(admin);
   router.post(
     '/decode',
     codecHandler((p) => codec.decode(p)),

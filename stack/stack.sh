@@ -27,10 +27,11 @@ node_deps() {
   fi
 }
 
-# Debian packages: the database server, and docker-compose for the compose-file check.
+# Debian packages: the database server, docker-compose for the compose-file check, and
+# Chromium for the Web UI codec test.
 system_packages() {
   local missing=() p
-  for p in mariadb-server docker-compose curl jq; do
+  for p in mariadb-server docker-compose curl jq chromium; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
   done
   if ((${#missing[@]})); then
