@@ -2,7 +2,8 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Producer } from 'kafkajs';
 import { Prisma } from '../generated/prisma/client';
 import type { Purchase } from '../generated/prisma/client';
-import type { PrismaClient } from '../common/db';
+import { withTransaction } from '../common/db';
+import type { Pool, PoolConnection, PrismaClient } from '../common/db';
 import type { Logger } from '../common/logger';
 import { allowedFrom, workflowIdFor } from '../workflows/contract';
 import type { Actor, PurchaseInput, PurchaseLine, PurchaseStatus } from '../workflows/contract';
@@ -82,16 +83,252 @@ function quantitiesByProduct(items: PurchaseLine[]): [string, number][] {
   return [...totals].sort(([a], [b]) => (a < b ? -1 : 1));
 }
 
+interface Written {
+  affectedRows: number;
+}
+
+/*
+ * The purchase's SQL, each on a connection inside the caller's transaction
+ * (common/db.ts withTransaction), through the bare driver.
+ */
+
+/** Holds the fingerprint for the window; the id of an earlier holder, or undefined. */
+async function claimOn(
+  conn: PoolConnection,
+  input: FingerprintInput & { purchaseId: string; windowMs: number },
+): Promise<string | undefined> {
+  const fingerprint = purchaseFingerprint(input);
+  // Takes the row lock first, so two concurrent claims cannot both win.
+  await conn.query(
+    `INSERT INTO purchase_fingerprints (fingerprint, purchase_id, expires_at)
+     VALUES (?, ?, CURRENT_TIMESTAMP(3) + INTERVAL ? MICROSECOND)
+     ON DUPLICATE KEY UPDATE
+       purchase_id = IF(expires_at < CURRENT_TIMESTAMP(3), VALUES(purchase_id), purchase_id),
+       expires_at = IF(expires_at < CURRENT_TIMESTAMP(3), VALUES(expires_at), expires_at)`,
+    [fingerprint, input.purchaseId, input.windowMs * 1000],
+  );
+  const [holder] = await conn.query<{ purchase_id: string }[]>(
+    'SELECT purchase_id FROM purchase_fingerprints WHERE fingerprint = ?',
+    [fingerprint],
+  );
+  return holder && holder.purchase_id !== input.purchaseId ? holder.purchase_id : undefined;
+}
+
+/**
+ * All lines or none, with a conditional decrement per product. False when a product is
+ * short; the caller then rolls back what this wrote.
+ */
+async function reserveOn(
+  conn: PoolConnection,
+  purchaseId: string,
+  items: PurchaseLine[],
+): Promise<boolean> {
+  const [already] = await conn.query<unknown[]>(
+    'SELECT 1 FROM stock_reservations WHERE purchase_id = ?',
+    [purchaseId],
+  );
+  if (already) return true;
+  for (const [productId, quantity] of quantitiesByProduct(items)) {
+    const updated = await conn.query<Written>(
+      `UPDATE products SET stock = stock - ?, version = version + 1
+       WHERE id = ? AND stock >= ?`,
+      [quantity, productId, quantity],
+    );
+    if (updated.affectedRows !== 1) return false;
+  }
+  await conn.query(
+    'INSERT INTO stock_reservations (purchase_id, created_at) VALUES (?, CURRENT_TIMESTAMP(3))',
+    [purchaseId],
+  );
+  return true;
+}
+
+/** Compensation for reserveOn; releasing twice gives the stock back once. */
+async function releaseOn(conn: PoolConnection, purchaseId: string): Promise<void> {
+  const released = await conn.query<Written>(
+    `UPDATE stock_reservations SET released_at = CURRENT_TIMESTAMP(3)
+     WHERE purchase_id = ? AND released_at IS NULL`,
+    [purchaseId],
+  );
+  if (released.affectedRows !== 1) return;
+  const items = await conn.query<PurchaseLine[]>(
+    'SELECT product_id AS productId, quantity FROM purchase_items WHERE purchase_id = ?',
+    [purchaseId],
+  );
+  for (const [productId, quantity] of quantitiesByProduct(items)) {
+    await conn.query('UPDATE products SET stock = stock + ?, version = version + 1 WHERE id = ?', [
+      quantity,
+      productId,
+    ]);
+  }
+}
+
+/**
+ * Moves the purchase to a status and appends the change to its timeline, only from the
+ * statuses TRANSITIONS allows (workflows/contract.ts). The same change repeated (a retried
+ * step) is a no-op; any other is refused with a non-retryable TransitionRefused.
+ */
+async function transitionOn(
+  conn: PoolConnection,
+  logger: Logger,
+  change: StatusChange,
+): Promise<void> {
+  const { purchaseId, to } = change;
+  const [row] = await conn.query<{ status: PurchaseStatus }[]>(
+    'SELECT status FROM purchases WHERE id = ? FOR UPDATE',
+    [purchaseId],
+  );
+  if (!row) throw new Error(`purchase ${purchaseId} does not exist`);
+  if (row.status === to) return;
+  const by = change.by ?? 'workflow';
+  if (!allowedFrom(to, by).includes(row.status)) {
+    logger.error({ purchaseId, from: row.status, to, by }, 'status transition refused');
+    throw ApplicationFailure.create({
+      type: 'TransitionRefused',
+      message: `purchase ${purchaseId} cannot move from ${row.status} to ${to}`,
+      details: [{ purchaseId, from: row.status, to }],
+      nonRetryable: true,
+    });
+  }
+  const lastError = change.lastError?.slice(0, 500);
+  await conn.query(
+    `INSERT INTO purchase_events (purchase_id, from_status, to_status, reason, actor, created_at)
+     VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP(3))`,
+    [
+      purchaseId,
+      row.status,
+      to,
+      change.note ?? change.reason ?? lastError ?? null,
+      change.actor ?? null,
+    ],
+  );
+  await conn.query(
+    `UPDATE purchases SET status = ?, reason = ?, version = version + 1,
+       updated_at = CURRENT_TIMESTAMP(3),
+       attempts = COALESCE(?, attempts), last_error = COALESCE(?, last_error),
+       provider_charge_id = COALESCE(?, provider_charge_id),
+       duplicate_of = COALESCE(?, duplicate_of)
+     WHERE id = ?`,
+    [
+      to,
+      change.reason ?? null,
+      change.attempts ?? null,
+      lastError ?? null,
+      change.chargeId ?? null,
+      change.duplicateOf ?? null,
+      purchaseId,
+    ],
+  );
+}
+
 class OutOfStock extends Error {}
 
-export function createPurchaseActivities(deps: {
+/** How admission decided; a repeat of the step finds and returns the same decision. */
+export type Admission =
+  | { outcome: 'admitted' }
+  | { outcome: 'duplicate'; duplicateOf: string }
+  | { outcome: 'rejected'; reason: 'out_of_stock' };
+
+/** Where a charge left the purchase, for the step after it. */
+export interface Settlement {
+  change: StatusChange & { to: 'APPROVED' | 'DECLINED' | 'FAILED' | 'CANCELED' };
+  /** Gives the reserved stock back first (a decline or a cancel). */
+  release?: boolean;
+  /** Published after the commit, to the events topic or to the dead-letter topic. */
+  event: EventInput;
+  topic: 'events' | 'dead-letter';
+}
+
+export interface PurchaseActivityDeps {
+  /** The shape-2 steps below still write through Prisma; shape 3 uses the pool only. */
   prisma: PrismaClient;
+  pool: Pool;
   producer: Producer;
   logger: Logger;
-}) {
-  const { prisma, producer, logger } = deps;
+}
+
+export function createPurchaseActivities(deps: PurchaseActivityDeps) {
+  const { prisma, pool, producer, logger } = deps;
+  const inTransaction = <T>(work: (conn: PoolConnection) => Promise<T>) =>
+    withTransaction(pool, work);
   return {
-    /** Step 1. The api normally wrote the row already; this makes the workflow self-sufficient. */
+    /**
+     * Shape 3, before the charge, as one local activity: the fingerprint claim, the stock
+     * reservation and the move out of RECEIVED in one transaction, then the event. A
+     * repeat (the event failed, the worker died) reads the decision already committed and
+     * publishes the same event again, under the same event id.
+     */
+    async admit(input: PurchaseInput, run: { workflowId: string; runId: string }) {
+      const { purchaseId } = input;
+      const admission = await inTransaction(async (conn): Promise<Admission> => {
+        const [row] = await conn.query<{ status: PurchaseStatus; duplicate_of: string | null }[]>(
+          'SELECT status, duplicate_of FROM purchases WHERE id = ? FOR UPDATE',
+          [purchaseId],
+        );
+        if (!row) {
+          // The api writes the rows in the transaction that queues the start.
+          throw ApplicationFailure.create({
+            type: 'PurchaseMissing',
+            message: `purchase ${purchaseId} has no row`,
+            nonRetryable: true,
+          });
+        }
+        if (row.status !== 'RECEIVED') return decided(purchaseId, row);
+        const original = await claimOn(conn, {
+          ...input,
+          windowMs: input.dedupWindowMs,
+        });
+        if (original) {
+          await transitionOn(conn, logger, {
+            purchaseId,
+            to: 'DUPLICATE',
+            reason: 'duplicate_purchase',
+            duplicateOf: original,
+          });
+          return { outcome: 'duplicate', duplicateOf: original };
+        }
+        await conn.query('SAVEPOINT reserve');
+        if (!(await reserveOn(conn, purchaseId, input.items))) {
+          await conn.query('ROLLBACK TO SAVEPOINT reserve');
+          await transitionOn(conn, logger, { purchaseId, to: 'REJECTED', reason: 'out_of_stock' });
+          return { outcome: 'rejected', reason: 'out_of_stock' };
+        }
+        await transitionOn(conn, logger, { purchaseId, to: 'PROCESSING' });
+        return { outcome: 'admitted' };
+      });
+      const { amountMinor, currency, items } = input;
+      const [type, data] =
+        admission.outcome === 'duplicate'
+          ? ['purchase.duplicate', { duplicateOf: admission.duplicateOf }]
+          : admission.outcome === 'rejected'
+            ? ['purchase.rejected', { reason: admission.reason }]
+            : ['purchase.requested', { amountMinor, currency, items }];
+      await publish(producer, EVENTS_TOPIC, {
+        type,
+        attempt: 1,
+        occurredAt: new Date().toISOString(),
+        purchaseId,
+        merchantId: input.merchantId,
+        ...run,
+        data,
+      });
+      return admission;
+    },
+
+    /**
+     * Shape 3, after the charge (or on a cancel), as one local activity: the compensation
+     * and the status change in one transaction, then the event.
+     */
+    async settle(settlement: Settlement): Promise<void> {
+      await inTransaction(async (conn) => {
+        if (settlement.release) await releaseOn(conn, settlement.change.purchaseId);
+        await transitionOn(conn, logger, settlement.change);
+      });
+      const topic = settlement.topic === 'events' ? EVENTS_TOPIC : DLQ_TOPIC;
+      await publish(producer, topic, settlement.event);
+    },
+
+    /** Step 1 of shape 2. The api writes the row already; shape 3 relies on that. */
     async persistPurchase(input: PurchaseInput): Promise<void> {
       const existing = await prisma.purchase.findUnique({
         where: { id: input.purchaseId },
@@ -109,53 +346,9 @@ export function createPurchaseActivities(deps: {
       }
     },
 
-    /**
-     * Moves the purchase to a status and appends the change to the audit trail, in one
-     * batch transaction (Prisma's interactive ones cost several times as much CPU). Both
-     * writes name the statuses the change may come from, so a transition the table does
-     * not allow writes nothing; the same change repeated (a retried activity) is a no-op,
-     * and any other is refused with a non-retryable TransitionRefused.
-     */
+    /** A status change on its own: shape 2's steps, and an operator's retry in shape 3. */
     async recordStatus(change: StatusChange): Promise<void> {
-      const { purchaseId, to } = change;
-      const from = allowedFrom(to, change.by ?? 'workflow');
-      const reason = change.note ?? change.reason ?? change.lastError?.slice(0, 500) ?? null;
-      const [, updated] = await prisma.$transaction([
-        prisma.$executeRaw`
-          INSERT INTO purchase_events (purchase_id, from_status, to_status, reason, actor, created_at)
-          SELECT id, status, ${to}, ${reason}, ${change.actor ?? null}, CURRENT_TIMESTAMP(3)
-          FROM purchases WHERE id = ${purchaseId} AND status IN (${Prisma.join(from)})
-          FOR UPDATE`,
-        prisma.purchase.updateMany({
-          where: { id: purchaseId, status: { in: from } },
-          data: {
-            status: to,
-            reason: change.reason ?? null,
-            version: { increment: 1 },
-            ...(change.attempts !== undefined && { attempts: change.attempts }),
-            ...(change.lastError !== undefined && { lastError: change.lastError.slice(0, 500) }),
-            ...(change.chargeId !== undefined && { providerChargeId: change.chargeId }),
-            ...(change.duplicateOf !== undefined && { duplicateOf: change.duplicateOf }),
-          },
-        }),
-      ]);
-      if (updated.count === 1) return;
-      const current = await prisma.purchase.findUnique({
-        where: { id: purchaseId },
-        select: { status: true },
-      });
-      if (!current) throw new Error(`purchase ${purchaseId} does not exist`);
-      if (current.status === to) return;
-      logger.error(
-        { purchaseId, from: current.status, to, by: change.by ?? 'workflow' },
-        'status transition refused',
-      );
-      throw ApplicationFailure.create({
-        type: 'TransitionRefused',
-        message: `purchase ${purchaseId} cannot move from ${current.status} to ${to}`,
-        details: [{ purchaseId, from: current.status, to }],
-        nonRetryable: true,
-      });
+      await inTransaction((conn) => transitionOn(conn, logger, change));
     },
 
     /** The identity Temporal recorded with this run's cancellation request, if any. */
@@ -169,43 +362,18 @@ export function createPurchaseActivities(deps: {
       return requested?.workflowExecutionCancelRequestedEventAttributes?.identity || undefined;
     },
 
-    /**
-     * Step 2. Holds the purchase's fingerprint for the window. Returns the id of an
-     * earlier purchase that holds it, or undefined when this purchase is first.
-     */
+    /** Step 2 of shape 2: the id of an earlier purchase with this fingerprint, if any. */
     async claimFingerprint(
       input: FingerprintInput & { purchaseId: string; windowMs: number },
     ): Promise<string | undefined> {
-      const fingerprint = purchaseFingerprint(input);
-      const expiresAt = new Date(Date.now() + input.windowMs);
-      const [, holder] = await prisma.$transaction([
-        // Takes the row lock first, so two concurrent claims cannot both win.
-        prisma.$executeRaw`
-          INSERT INTO purchase_fingerprints (fingerprint, purchase_id, expires_at)
-          VALUES (${fingerprint}, ${input.purchaseId}, ${expiresAt})
-          ON DUPLICATE KEY UPDATE
-            purchase_id = IF(expires_at < CURRENT_TIMESTAMP(3), VALUES(purchase_id), purchase_id),
-            expires_at = IF(expires_at < CURRENT_TIMESTAMP(3), VALUES(expires_at), expires_at)`,
-        prisma.purchaseFingerprint.findUnique({ where: { fingerprint } }),
-      ]);
-      return holder && holder.purchaseId !== input.purchaseId ? holder.purchaseId : undefined;
+      return inTransaction((conn) => claimOn(conn, input));
     },
 
-    /** Step 3. All lines or none, with a conditional decrement per product. */
+    /** Step 3 of shape 2. */
     async reserveStock(input: { purchaseId: string; items: PurchaseLine[] }): Promise<boolean> {
       try {
-        await prisma.$transaction(async (tx) => {
-          const already = await tx.stockReservation.findUnique({
-            where: { purchaseId: input.purchaseId },
-          });
-          if (already) return;
-          for (const [productId, quantity] of quantitiesByProduct(input.items)) {
-            const updated = await tx.$executeRaw`
-              UPDATE products SET stock = stock - ${quantity}, version = version + 1
-              WHERE id = ${productId} AND stock >= ${quantity}`;
-            if (updated !== 1) throw new OutOfStock();
-          }
-          await tx.stockReservation.createMany({ data: [{ purchaseId: input.purchaseId }] });
+        await inTransaction(async (conn) => {
+          if (!(await reserveOn(conn, input.purchaseId, input.items))) throw new OutOfStock();
         });
         return true;
       } catch (err) {
@@ -214,21 +382,9 @@ export function createPurchaseActivities(deps: {
       }
     },
 
-    /** Compensation for reserveStock; releasing twice gives stock back once. */
+    /** Compensation for reserveStock (shape 2). */
     async releaseStock(purchaseId: string): Promise<void> {
-      await prisma.$transaction(async (tx) => {
-        const released = await tx.stockReservation.updateMany({
-          where: { purchaseId, releasedAt: null },
-          data: { releasedAt: new Date() },
-        });
-        if (released.count !== 1) return;
-        const items = await tx.purchaseItem.findMany({ where: { purchaseId } });
-        for (const [productId, quantity] of quantitiesByProduct(items)) {
-          await tx.$executeRaw`
-            UPDATE products SET stock = stock + ${quantity}, version = version + 1
-            WHERE id = ${productId}`;
-        }
-      });
+      await inTransaction((conn) => releaseOn(conn, purchaseId));
     },
 
     async publishEvent(input: EventInput): Promise<void> {
@@ -239,4 +395,22 @@ export function createPurchaseActivities(deps: {
       await publish(producer, DLQ_TOPIC, input);
     },
   };
+}
+
+/** The decision an earlier attempt of admit committed, read back from the purchase row. */
+function decided(
+  purchaseId: string,
+  row: { status: PurchaseStatus; duplicate_of: string | null },
+): Admission {
+  if (row.status === 'DUPLICATE' && row.duplicate_of) {
+    return { outcome: 'duplicate', duplicateOf: row.duplicate_of };
+  }
+  if (row.status === 'REJECTED') return { outcome: 'rejected', reason: 'out_of_stock' };
+  if (row.status === 'PROCESSING') return { outcome: 'admitted' };
+  throw ApplicationFailure.create({
+    type: 'TransitionRefused',
+    message: `purchase ${purchaseId} is ${row.status}; it cannot be admitted`,
+    details: [{ purchaseId, from: row.status, to: 'PROCESSING' }],
+    nonRetryable: true,
+  });
 }

@@ -9,7 +9,7 @@ import { initialSearchAttributes } from '../workflows/contract';
 import type { PurchaseInput, PurchaseResult } from '../workflows/contract';
 import type { Deadline, Summary, Throughput } from './support';
 import { runPool, summarize, throughput } from './support';
-import { noopWorkflow, purchaseWorkflow } from './workflows';
+import { noopWorkflow, purchase } from './workflows';
 
 /*
  * The engine ceiling: the real purchase workflow on two task queues, like production,
@@ -17,6 +17,8 @@ import { noopWorkflow, purchaseWorkflow } from './workflows';
  * keeps the names and the count identical: a missing or extra activity fails to compile.
  */
 const noopPurchaseActivities: ReturnType<typeof createPurchaseActivities> = {
+  admit: () => Promise.resolve({ outcome: 'admitted' }),
+  settle: () => Promise.resolve(),
   persistPurchase: () => Promise.resolve(),
   recordStatus: () => Promise.resolve(),
   cancelRequester: () => Promise.resolve(undefined),
@@ -211,7 +213,7 @@ export function measurePurchaseShape(
         providerTimeoutMs: config.PROVIDER_TIMEOUT_MS,
       },
     };
-    return o.client.workflow.start(purchaseWorkflow, {
+    return o.client.workflow.start(purchase, {
       taskQueue: o.workers.purchasesQueue,
       workflowId: `bench:${o.runId}:shape-${label}:${i}`,
       args: [input],

@@ -1,1 +1,3 @@
-export { purchaseWorkflow } from './purchase';
+export { purchase } from './purchase';
+// Shape 2, for runs started before shape 3; new purchases start as `purchase`.
+export { purchaseWorkflow } from './purchase-v2';

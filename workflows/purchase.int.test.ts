@@ -4,11 +4,11 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { createPaymentActivities, createPurchaseActivities } from '../activities';
-import type { StatusChange } from '../activities/purchases';
+import type { Settlement, StatusChange } from '../activities/purchases';
 import { testConfig } from '../test/config';
 import { chargeKeyFor, workflowIdFor } from './contract';
 import type { PurchaseInput } from './contract';
-import { purchaseWorkflow } from './purchase';
+import { purchase } from './purchase';
 
 /*
  * Branches of the purchase workflow with fake activities, on the stack's Temporal server
@@ -20,9 +20,10 @@ type PaymentActivities = ReturnType<typeof createPaymentActivities>;
 interface Fakes {
   calls: string[];
   statuses: StatusChange[];
+  settlements: Settlement[];
   charges: string[];
-  /** Resolves the fake reserveStock, which waits until the test lets it go. */
-  releaseReserve: () => void;
+  /** Resolves the fake admit, which waits until the test lets it go. */
+  releaseAdmit: () => void;
 }
 
 function fakes(charge: PaymentActivities['charge']): {
@@ -30,32 +31,46 @@ function fakes(charge: PaymentActivities['charge']): {
   purchases: PurchaseActivities;
   payments: PaymentActivities;
 } {
-  let releaseReserve = (): void => undefined;
-  const reserveGate = new Promise<void>((resolve) => (releaseReserve = resolve));
-  const f: Fakes = { calls: [], statuses: [], charges: [], releaseReserve: () => releaseReserve() };
+  let releaseAdmit = (): void => undefined;
+  const admitGate = new Promise<void>((resolve) => (releaseAdmit = resolve));
+  const f: Fakes = {
+    calls: [],
+    statuses: [],
+    settlements: [],
+    charges: [],
+    releaseAdmit: () => releaseAdmit(),
+  };
   const track =
     <A extends unknown[], R>(name: string, fn: (...args: A) => Promise<R>) =>
     (...args: A): Promise<R> => {
       f.calls.push(name);
       return fn(...args);
     };
+  const unused = () => Promise.reject(new Error('a shape-2 step in a shape-3 run'));
   return {
     fakes: f,
     purchases: {
-      persistPurchase: track('persistPurchase', () => Promise.resolve()),
+      admit: track('admit', async () => {
+        await admitGate;
+        f.statuses.push({ purchaseId: '', to: 'PROCESSING' });
+        return { outcome: 'admitted' } as const;
+      }),
+      settle: track('settle', (settlement: Settlement) => {
+        f.settlements.push(settlement);
+        f.statuses.push(settlement.change);
+        return Promise.resolve();
+      }),
       recordStatus: track('recordStatus', (change: StatusChange) => {
         f.statuses.push(change);
         return Promise.resolve();
       }),
       cancelRequester: track('cancelRequester', () => Promise.resolve('ops@example')),
-      claimFingerprint: track('claimFingerprint', () => Promise.resolve(undefined)),
-      reserveStock: track('reserveStock', async () => {
-        await reserveGate;
-        return true;
-      }),
-      releaseStock: track('releaseStock', () => Promise.resolve()),
-      publishEvent: track('publishEvent', () => Promise.resolve()),
-      publishDeadLetter: track('publishDeadLetter', () => Promise.resolve()),
+      persistPurchase: unused,
+      claimFingerprint: unused,
+      reserveStock: unused,
+      releaseStock: unused,
+      publishEvent: unused,
+      publishDeadLetter: unused,
     },
     payments: {
       charge: track('charge', (request) => {
@@ -129,8 +144,8 @@ async function withWorkers<T>(
   return purchasesWorker.runUntil(paymentsWorker.runUntil(body));
 }
 
-const start = (i: PurchaseInput): Promise<WorkflowHandle<typeof purchaseWorkflow>> =>
-  client.workflow.start(purchaseWorkflow, {
+const start = (i: PurchaseInput): Promise<WorkflowHandle<typeof purchase>> =>
+  client.workflow.start(purchase, {
     taskQueue: queue,
     workflowId: workflowIdFor(i.purchaseId),
     args: [i],
@@ -144,41 +159,68 @@ async function until(check: () => boolean): Promise<void> {
   }
 }
 
-test('when Temporal cancels a purchase before its charge starts, then the stock is released, it ends CANCELED with the requester, and the run closes canceled', async () => {
+test('when Temporal cancels a purchase before it is admitted, then it ends CANCELED with the requester, nothing is reserved or charged, and the run closes canceled', async () => {
   const a = fakes(() => Promise.resolve({ chargeId: 'ch_1', attempt: 1 }));
+  a.fakes.releaseAdmit();
   const i = input();
+  // No worker yet: the cancellation is on the history before the workflow's first step.
+  const handle = await start(i);
+  await handle.cancel();
 
-  const failure = await withWorkers(a, async () => {
-    const handle = await start(i);
-    await until(() => a.fakes.calls.includes('reserveStock'));
-    await handle.cancel();
-    a.fakes.releaseReserve();
-    return handle.result().catch((err: unknown) => err);
-  });
+  const failure = await withWorkers(a, () => handle.result().catch((err: unknown) => err));
 
   expect(failure).toBeInstanceOf(WorkflowFailedError);
   expect((failure as WorkflowFailedError).cause).toBeInstanceOf(CancelledFailure);
-  expect(a.fakes.charges).toEqual([]);
-  expect(a.fakes.calls).toContain('releaseStock');
-  expect(a.fakes.statuses.at(-1)).toMatchObject({
-    to: 'CANCELED',
-    by: 'operator',
-    actor: 'ops@example',
-    reason: 'canceled_by_operator',
-    note: 'canceled_from_temporal',
+  expect(a.fakes.calls).toEqual(['cancelRequester', 'settle']);
+  expect(a.fakes.settlements[0]).toMatchObject({
+    change: {
+      to: 'CANCELED',
+      by: 'operator',
+      actor: 'ops@example',
+      reason: 'canceled_by_operator',
+      note: 'canceled_from_temporal',
+    },
+    event: { type: 'purchase.canceled' },
   });
+});
+
+test('when Temporal cancels a purchase while it is being admitted, then the charge still runs and it ends APPROVED', async () => {
+  const a = fakes(() => Promise.resolve({ chargeId: 'ch_1', attempt: 1 }));
+  const i = input();
+
+  const result = await withWorkers(a, async () => {
+    const handle = await start(i);
+    await until(() => a.fakes.calls.includes('admit'));
+    await handle.cancel();
+    a.fakes.releaseAdmit();
+    return handle.result();
+  });
+
+  expect(result).toEqual({ status: 'APPROVED', chargeId: 'ch_1' });
+  expect(a.fakes.charges).toHaveLength(1);
 });
 
 test('when a purchase is charged, then the provider key is derived from the purchase id, not from the client key', async () => {
   const a = fakes(() => Promise.resolve({ chargeId: 'ch_1', attempt: 1 }));
-  a.fakes.releaseReserve();
+  a.fakes.releaseAdmit();
   const i = input();
 
-  const result = await withWorkers(a, async () => (await start(i)).result());
+  const { result, events } = await withWorkers(a, async () => {
+    const handle = await start(i);
+    const outcome = await handle.result();
+    return { result: outcome, events: (await handle.fetchHistory()).events ?? [] };
+  });
 
   expect(result).toEqual({ status: 'APPROVED', chargeId: 'ch_1' });
   expect(a.fakes.charges).toEqual([chargeKeyFor(i.purchaseId)]);
-  expect(a.fakes.statuses.map((s) => s.to)).toEqual(['PROCESSING', 'APPROVED']);
+  expect(a.fakes.calls).toEqual(['admit', 'charge', 'settle']);
+  expect(a.fakes.settlements[0]).toMatchObject({
+    change: { to: 'APPROVED', chargeId: 'ch_1', attempts: 1 },
+    event: { type: 'payment.approved' },
+    topic: 'events',
+  });
+  // Shape 2 wrote 55 events for the same purchase; each local step is one marker event.
+  expect(events.length).toBeLessThanOrEqual(20);
 });
 
 test('when an operator retries a FAILED purchase, then the move back to PROCESSING is made as the operator, under the same provider key', async () => {
@@ -188,7 +230,7 @@ test('when an operator retries a FAILED purchase, then the move back to PROCESSI
     if (calls <= 2) return Promise.reject(new Error('provider down'));
     return Promise.resolve({ chargeId: 'ch_2', attempt: 1 });
   });
-  a.fakes.releaseReserve();
+  a.fakes.releaseAdmit();
   const i = input();
 
   const result = await withWorkers(a, async () => {

@@ -8,7 +8,7 @@ import type { PrismaClient } from '../../common/db';
 import { unavailable } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { Prisma } from '../../generated/prisma/client';
-import { purchaseWorkflow } from '../../workflows';
+import { purchase } from '../../workflows';
 import { initialSearchAttributes } from '../../workflows/contract';
 import type { PurchaseInput } from '../../workflows/contract';
 
@@ -183,7 +183,7 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
   async function startWorkflow(start: PendingStart): Promise<void> {
     try {
       await deps.connection.withDeadline(deadline(), () =>
-        deps.workflows.start(purchaseWorkflow, {
+        deps.workflows.start(purchase, {
           taskQueue: start.taskQueue,
           workflowId: start.workflowId,
           args: [start.input],

@@ -11,8 +11,8 @@ import { dataConverterFor, EncryptionCodec, sealJson } from '../../common/codec'
 import { loadConfig } from '../../common/config';
 import { TEST_NAMESPACE } from '../config';
 import type { Config } from '../../common/config';
-import { createPrisma } from '../../common/db';
-import type { PrismaClient } from '../../common/db';
+import { createPool, createPrisma } from '../../common/db';
+import type { Pool, PrismaClient } from '../../common/db';
 import { createKafka, createProducer, ensureTopics } from '../../common/kafka';
 import { listen } from '../../common/http';
 import { createLogger } from '../../common/logger';
@@ -26,6 +26,8 @@ export interface Platform {
   apiUrl: string;
   sandboxUrl: string;
   prisma: PrismaClient;
+  /** The bare driver's pool the purchase activities write through. */
+  pool: Pool;
   client: Client;
   search: SearchEngine;
   /** Stops the payment worker, as a crash or a deploy would. */
@@ -66,6 +68,7 @@ export async function startPlatform(
     ...overrides,
   });
   const prisma = createPrisma(config.DATABASE_URL, 10);
+  const pool = createPool(config.DATABASE_URL, 10);
   await seedLocal(prisma);
   const kafka = createKafka(config.KAFKA_BROKERS, 'test');
   const admin = kafka.admin();
@@ -82,7 +85,7 @@ export async function startPlatform(
     taskQueue: config.PURCHASES_TASK_QUEUE,
     dataConverter: dataConverterFor(config),
     workflowsPath: require.resolve('../../workflows'),
-    activities: createPurchaseActivities({ prisma, producer, logger }),
+    activities: createPurchaseActivities({ prisma, pool, producer, logger }),
   });
   const purchasesRun = purchasesWorker.run();
   const provider = new SandboxProvider(sandboxUrl, config.PROVIDER_TIMEOUT_MS);
@@ -129,6 +132,7 @@ export async function startPlatform(
     apiUrl: `http://127.0.0.1:${api.port}`,
     sandboxUrl,
     prisma,
+    pool,
     client,
     search,
     stopPaymentWorker,
@@ -153,6 +157,7 @@ export async function startPlatform(
       await producer.disconnect();
       await search.close();
       await prisma.$disconnect();
+      await pool.end();
       if (sandboxUp) await sandbox.close();
     },
   };

@@ -9,7 +9,8 @@ import { loadConfig } from '../../common/config';
  * the current workflow code. A non-deterministic change fails here instead of stranding
  * open payments. The plain names are the first shape (workflow ids from the merchant and
  * Idempotency-Key, payloads in clear); v2-* are purchase-scoped ids with encrypted
- * payloads, recorded with the local development key. Record a new one with:
+ * payloads, recorded with the local development key; v3-* are the `purchase` type, with its
+steps as local activities. Record a new one with:
  *   temporal workflow show --workflow-id <id> --output json > test/replay/histories/<name>.json
  */
 const dir = join(__dirname, 'histories');
@@ -43,6 +44,8 @@ test('when recorded purchase histories are replayed through the current workflow
       ...['approved.json', 'declined.json', 'retried.json', 'canceled.json'],
       ...['v2-approved.json', 'v2-declined.json', 'v2-retried.json', 'v2-reconciled.json'],
       'v2-canceled-from-temporal.json',
+      ...['v3-approved.json', 'v3-declined.json', 'v3-reconciled.json', 'v3-retried.json'],
+      ...['v3-canceled-from-temporal.json', 'v3-duplicate.json', 'v3-rejected.json'],
     ]),
   );
   expect(results).toEqual(files.map((file) => ({ file, error: undefined })));
