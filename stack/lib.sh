@@ -36,6 +36,12 @@ is_running() {
   [[ -n "$state" && "$state" != Z && "$state" != X ]]
 }
 
+# On shared cores the request path comes first: the api, produto, the sandbox and MariaDB
+# keep the normal CPU priority, and the engines and workers behind them run at nice 10.
+# They still get every cycle the request path leaves idle; a burst waits in the outbox.
+BACKGROUND_NICE=10
+BACKGROUND=(kafka connect opensearch temporal process-purchases payment-processing search-indexer)
+
 # start_daemon NAME CMD...: runs CMD in its own session, logs to $LOG_DIR/NAME.log,
 # records the pid so `down` stops only what `up` started.
 start_daemon() {
@@ -43,6 +49,9 @@ start_daemon() {
   shift
   if is_running "$name"; then
     return 0
+  fi
+  if [[ " ${BACKGROUND[*]} " == *" $name "* ]]; then
+    set -- nice -n "$BACKGROUND_NICE" "$@"
   fi
   rm -f "$RUN_DIR/$name.pid"
   # The child writes its own pid before exec, so the pid file is right even if setsid forks.

@@ -16,6 +16,8 @@ const LIB = resolve(__dirname, '../../stack/lib.sh');
 
 let dir: string;
 const children: ChildProcess[] = [];
+/** Pids of daemons start_daemon started: they are in sessions of their own. */
+const daemons: number[] = [];
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'stack-lib-'));
@@ -24,6 +26,7 @@ beforeEach(() => {
 
 afterEach(() => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const pid of daemons.splice(0)) process.kill(pid, 'SIGKILL');
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -104,4 +107,35 @@ test.each([
   if (content !== undefined) recordPid('gone', content);
 
   expect(isRunning('gone')).toBe(false);
+});
+
+/** The nice value of a process: field 19 of /proc/<pid>/stat. */
+function niceOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+/** Runs `start_daemon NAME sleep 30` and answers the daemon's pid. */
+function startDaemon(name: string): number {
+  mkdirSync(join(dir, 'logs'), { recursive: true });
+  const result = spawnSync(
+    'bash',
+    ['-c', 'source "$1" && start_daemon "$2" sleep 30 && pid_of "$2"', '_', LIB, name],
+    {
+      env: { PATH: process.env.PATH, HOME: dir, STACK_DIR: dir, GATEWAY_CACHE: join(dir, 'cache') },
+      encoding: 'utf8',
+    },
+  );
+  if (result.status !== 0) throw new Error(result.stderr);
+  const pid = Number(result.stdout.trim());
+  daemons.push(pid);
+  return pid;
+}
+
+test('when the stack starts an engine or a worker, then it runs at nice 10, and the api at the normal priority', () => {
+  const base = niceOf(process.pid);
+
+  expect(niceOf(startDaemon('temporal')) - base).toBe(10);
+  expect(niceOf(startDaemon('process-purchases')) - base).toBe(10);
+  expect(niceOf(startDaemon('api')) - base).toBe(0);
 });
