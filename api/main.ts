@@ -27,6 +27,8 @@ async function main(): Promise<void> {
     config,
     logger,
   });
+  // Bounded by TEMPORAL_START_TIMEOUT_MS; without it the first second's purchases get 503.
+  await starter.ready();
   const app = createApiApp({ prisma, starter, config, logger, search });
   await serve(
     app,

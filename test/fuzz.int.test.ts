@@ -59,7 +59,6 @@ const starter: PurchaseDeps['starter'] = {
   },
   ensureAvailable: () => {
     starterCalls.push('ensureAvailable');
-    return Promise.resolve();
   },
   kick: () => {
     starterCalls.push('kick');

@@ -91,7 +91,7 @@ export async function createPurchase(
   }
 
   const input = await priceRequest(deps, merchantId, idempotencyKey, body);
-  await deps.starter.ensureAvailable();
+  deps.starter.ensureAvailable();
   const workflowId = workflowIdFor(input.purchaseId);
   const row = newPurchase(input, workflowId);
   const start = {

@@ -122,6 +122,7 @@ export async function startPlatform(
     config,
     logger,
   });
+  await starter.ready();
   const api = await listen(createApiApp({ prisma, starter, config, logger, search }), 0);
 
   return {
@@ -237,7 +238,7 @@ export function idleStarter(config: Config): PurchaseDeps['starter'] {
   const codec = new EncryptionCodec(config);
   return {
     seal: (input) => sealJson(codec, input),
-    ensureAvailable: () => Promise.resolve(),
+    ensureAvailable: () => undefined,
     kick: () => undefined,
   };
 }
