@@ -4,10 +4,9 @@ import { grpc } from '@temporalio/proto';
 import { EncryptionCodec, openJson, sealJson } from '../../common/codec';
 import type { JsonPayload } from '../../common/codec';
 import type { Config } from '../../common/config';
-import type { PrismaClient } from '../../common/db';
+import type { PrismaClient, Statement } from '../../common/db';
 import { unavailable } from '../../common/errors';
 import type { Logger } from '../../common/logger';
-import type { Prisma } from '../../generated/prisma/client';
 import { purchaseWorkflow } from '../../workflows';
 import { initialSearchAttributes } from '../../workflows/contract';
 import type { PurchaseInput } from '../../workflows/contract';
@@ -47,27 +46,28 @@ export interface PendingStart {
 export type NewStart = Omit<PendingStart, 'attempts' | 'leaseUntil'>;
 
 /**
- * The outbox row's write, for the purchase's transaction, and the end of its first lease.
+ * The outbox row's insert, for the purchase's transaction, and the end of its first lease.
  * The input goes in sealed by the starter (`seal`), so the row never holds the card token.
  */
-export function startWrite(
-  db: PrismaClient,
+export function startInsert(
   start: NewStart,
   sealedInput: JsonPayload,
-): { write: Prisma.PrismaPromise<unknown>; leaseUntil: number } {
-  const leaseUntil = Date.now() + LEASE_MS;
-  const write = db.workflowStart.createMany({
-    data: [
-      {
-        purchaseId: start.purchaseId,
-        workflowId: start.workflowId,
-        taskQueue: start.taskQueue,
-        input: sealedInput,
-        nextAttemptAt: new Date(leaseUntil),
-      },
+): { insert: Statement; leaseUntil: number } {
+  const now = Date.now();
+  const leaseUntil = now + LEASE_MS;
+  const insert = {
+    sql: `INSERT INTO workflow_starts (purchase_id, workflow_id, task_queue, input, next_attempt_at,
+      created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    values: [
+      start.purchaseId,
+      start.workflowId,
+      start.taskQueue,
+      JSON.stringify(sealedInput),
+      new Date(leaseUntil),
+      new Date(now),
     ],
-  });
-  return { write, leaseUntil };
+  };
+  return { insert, leaseUntil };
 }
 
 export interface WorkflowStarter {

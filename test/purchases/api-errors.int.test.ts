@@ -173,10 +173,7 @@ test('when Temporal is unreachable, then 503 with Retry-After, nothing is writte
     config,
     logger,
   });
-  const broken = await listen(
-    createApiApp({ prisma: platform.prisma, starter, config, logger, search: platform.search }),
-    0,
-  );
+  const broken = await listen(createApiApp({ ...platform, starter, config, logger }), 0);
   try {
     const res = await fetch(`http://127.0.0.1:${broken.port}/v1/purchases`, {
       method: 'POST',

@@ -11,8 +11,8 @@ import { dataConverterFor, EncryptionCodec, sealJson } from '../../common/codec'
 import { loadConfig } from '../../common/config';
 import { TEST_NAMESPACE } from '../config';
 import type { Config } from '../../common/config';
-import { createPrisma } from '../../common/db';
-import type { PrismaClient } from '../../common/db';
+import { createPrisma, createSqlPool } from '../../common/db';
+import type { PrismaClient, SqlPool } from '../../common/db';
 import { createKafka, createProducer, ensureTopics } from '../../common/kafka';
 import { listen } from '../../common/http';
 import { createLogger } from '../../common/logger';
@@ -26,6 +26,7 @@ export interface Platform {
   apiUrl: string;
   sandboxUrl: string;
   prisma: PrismaClient;
+  sql: SqlPool;
   client: Client;
   search: SearchEngine;
   /** Stops the payment worker, as a crash or a deploy would. */
@@ -66,6 +67,7 @@ export async function startPlatform(
     ...overrides,
   });
   const prisma = createPrisma(config.DATABASE_URL, 10);
+  const sql = createSqlPool(config.DATABASE_URL, 10);
   await seedLocal(prisma);
   const kafka = createKafka(config.KAFKA_BROKERS, 'test');
   const admin = kafka.admin();
@@ -123,13 +125,14 @@ export async function startPlatform(
     logger,
   });
   await starter.ready();
-  const api = await listen(createApiApp({ prisma, starter, config, logger, search }), 0);
+  const api = await listen(createApiApp({ prisma, sql, starter, config, logger, search }), 0);
 
   return {
     config,
     apiUrl: `http://127.0.0.1:${api.port}`,
     sandboxUrl,
     prisma,
+    sql,
     client,
     search,
     stopPaymentWorker,
@@ -154,6 +157,7 @@ export async function startPlatform(
       await producer.disconnect();
       await search.close();
       await prisma.$disconnect();
+      await sql.end();
       if (sandboxUp) await sandbox.close();
     },
   };

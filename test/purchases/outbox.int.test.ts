@@ -28,6 +28,7 @@ const logger = createLogger('t', 'silent');
 async function acceptWithoutStarting(): Promise<string> {
   const deps: PurchaseDeps = {
     prisma: platform.prisma,
+    sql: platform.sql,
     starter: idleStarter(platform.config),
     config: platform.config,
     logger,
