@@ -23,6 +23,7 @@ async function main(): Promise<void> {
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
   const starter = createWorkflowStarter({
     prisma,
+    sql,
     workflows: client.workflow,
     connection,
     config,

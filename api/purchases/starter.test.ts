@@ -7,6 +7,7 @@ import { createWorkflowStarter } from './starter';
 import type { StarterDeps } from './starter';
 
 const SERVING = 1;
+const noSql = { query: () => Promise.resolve([]) } as unknown as StarterDeps['sql'];
 
 test('when the database fails while a start claims its row, then the error is logged and nothing crashes', async () => {
   const unhandled: unknown[] = [];
@@ -24,6 +25,7 @@ test('when the database fails while a start claims its row, then the error is lo
         findMany: () => Promise.resolve([]),
       },
     } as unknown as PrismaClient,
+    sql: noSql,
     workflows: { start: () => Promise.resolve(starts++) } as unknown as WorkflowClient,
     connection: {
       withDeadline: (_d: number, fn: () => Promise<unknown>) => fn(),
@@ -56,6 +58,7 @@ function starterWithHealth(check: () => Promise<{ status: number }>) {
     prisma: {
       workflowStart: { findMany: () => Promise.resolve([]) },
     } as unknown as PrismaClient,
+    sql: noSql,
     workflows: {} as WorkflowClient,
     connection: {
       withDeadline: (_d: number, fn: () => Promise<unknown>) => fn(),

@@ -168,6 +168,7 @@ test('when Temporal is unreachable, then 503 with Retry-After, nothing is writte
   const logger = createLogger('t', 'silent');
   const starter = createWorkflowStarter({
     prisma: platform.prisma,
+    sql: platform.sql,
     workflows: client.workflow,
     connection,
     config,

@@ -119,6 +119,7 @@ export async function startPlatform(
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
   const starter = createWorkflowStarter({
     prisma,
+    sql,
     workflows: client.workflow,
     connection,
     config,

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { createPurchaseBody } from '../../api/purchases/request';
 import { createPurchase, getPurchase } from '../../api/purchases/service';
+import { createWorkflowStarter } from '../../api/purchases/starter';
+import type { StarterDeps } from '../../api/purchases/starter';
 import type { PurchaseDeps } from '../../api/purchases/service';
 import { createPrisma, createSqlPool } from '../../common/db';
 import { createLogger } from '../../common/logger';
 import { seedLocal } from '../../ops/seed';
-import { testConfig } from '../config';
+import { eventually, testConfig } from '../config';
 import { createProduct, idleStarter, purchaseBody } from './harness';
 
 /*
@@ -149,4 +151,47 @@ test('when an expired key is sent again, then its row gives way to a new purchas
   expect(keys.map((k) => k.purchaseId)).toEqual([second.purchase.id]);
   expect(keys[0]!.expiresAt.getTime()).toBeGreaterThan(Date.now());
   expect(await prisma.purchase.count({ where: { idempotencyKey: key } })).toBe(2);
+});
+
+test('when the relay has started a new purchase, then its outbox row is deleted', async () => {
+  const key = randomUUID();
+  const { purchase } = await createPurchase(deps, 'm_local', key, parse(purchaseBody(productId)));
+  const row = await prisma.workflowStart.findUniqueOrThrow({ where: { purchaseId: purchase.id } });
+  const started: string[] = [];
+  const relay = createWorkflowStarter({
+    prisma,
+    sql,
+    workflows: {
+      start: (_type: unknown, options: { workflowId: string }) => {
+        started.push(options.workflowId);
+        return Promise.resolve();
+      },
+    } as unknown as StarterDeps['workflows'],
+    connection: {
+      withDeadline: (_d: number, fn: () => Promise<unknown>) => fn(),
+      healthService: { check: () => Promise.resolve({ status: 1 }) },
+    } as unknown as StarterDeps['connection'],
+    config,
+    logger: createLogger('t', 'silent'),
+  });
+  try {
+    relay.kick(
+      {
+        purchaseId: row.purchaseId,
+        workflowId: row.workflowId,
+        taskQueue: row.taskQueue,
+        input: {} as never,
+      },
+      row.nextAttemptAt.getTime(),
+    );
+
+    await eventually(async () =>
+      (await prisma.workflowStart.count({ where: { purchaseId: purchase.id } })) === 0
+        ? true
+        : undefined,
+    );
+    expect(started).toEqual([row.workflowId]);
+  } finally {
+    await relay.close();
+  }
 });

@@ -89,6 +89,7 @@ test('when a start fails, then the row keeps the error and a later sweep starts 
   const connection = Connection.lazy({ address: '127.0.0.1:1' });
   const broken = createWorkflowStarter({
     prisma: platform.prisma,
+    sql: platform.sql,
     workflows: new Client({ connection }).workflow,
     connection,
     config: { ...platform.config, TEMPORAL_START_TIMEOUT_MS: 500 },
