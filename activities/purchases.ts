@@ -3,7 +3,7 @@ import type { Producer } from 'kafkajs';
 import { Prisma } from '../generated/prisma/client';
 import type { Purchase } from '../generated/prisma/client';
 import { withTransaction } from '../common/db';
-import type { Pool, PoolConnection, PrismaClient } from '../common/db';
+import type { PoolConnection, PrismaClient, SqlPool } from '../common/db';
 import type { Logger } from '../common/logger';
 import { allowedFrom, workflowIdFor } from '../workflows/contract';
 import type { Actor, PurchaseInput, PurchaseLine, PurchaseStatus } from '../workflows/contract';
@@ -72,6 +72,56 @@ export function purchaseWrites(
     db.purchaseEvent.createMany({
       data: [{ purchaseId: row.id, toStatus: 'RECEIVED', createdAt: row.createdAt }],
     }),
+  ];
+}
+
+/**
+ * The same rows as purchaseWrites, as SQL for the api's one-round-trip transaction
+ * (`transact` in common/db.ts), where Prisma's CPU per write is the cost.
+ */
+export function purchaseInserts(row: NewPurchase): { sql: string; values: unknown[] }[] {
+  const { items } = row;
+  return [
+    {
+      sql: `INSERT INTO purchases (id, merchant_id, customer_id, idempotency_key, workflow_id,
+        amount_minor, currency, status, reason, duplicate_of, attempts, last_error,
+        provider_charge_id, metadata, version, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      values: [
+        row.id,
+        row.merchantId,
+        row.customerId,
+        row.idempotencyKey,
+        row.workflowId,
+        row.amountMinor,
+        row.currency,
+        row.status,
+        row.reason,
+        row.duplicateOf,
+        row.attempts,
+        row.lastError,
+        row.providerChargeId,
+        row.metadata === null ? null : JSON.stringify(row.metadata),
+        row.version,
+        row.createdAt,
+        row.updatedAt,
+      ],
+    },
+    {
+      sql: `INSERT INTO purchase_items (purchase_id, line, product_id, quantity, unit_price_minor)
+        VALUES ${items.map(() => '(?, ?, ?, ?, ?)').join(', ')}`,
+      values: items.flatMap((item, line) => [
+        row.id,
+        line,
+        item.productId,
+        item.quantity,
+        item.unitPriceMinor,
+      ]),
+    },
+    {
+      sql: 'INSERT INTO purchase_events (purchase_id, to_status, created_at) VALUES (?, ?, ?)',
+      values: [row.id, 'RECEIVED', row.createdAt],
+    },
   ];
 }
 
@@ -240,17 +290,17 @@ export interface Settlement {
 }
 
 export interface PurchaseActivityDeps {
-  /** The shape-2 steps below still write through Prisma; shape 3 uses the pool only. */
+  /** Only persistPurchase, a shape-2 step, still writes through Prisma. */
   prisma: PrismaClient;
-  pool: Pool;
+  sql: SqlPool;
   producer: Producer;
   logger: Logger;
 }
 
 export function createPurchaseActivities(deps: PurchaseActivityDeps) {
-  const { prisma, pool, producer, logger } = deps;
+  const { prisma, sql, producer, logger } = deps;
   const inTransaction = <T>(work: (conn: PoolConnection) => Promise<T>) =>
-    withTransaction(pool, work);
+    withTransaction(sql, work);
   return {
     /**
      * Shape 3, before the charge, as one local activity: the fingerprint claim, the stock

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { dataConverterFor } from '../common/codec';
 import { loadConfig } from '../common/config';
-import { createPrisma } from '../common/db';
+import { createPrisma, createSqlPool } from '../common/db';
 import { serve } from '../common/http';
 import { createLogger } from '../common/logger';
 import { createOpenSearchClient, createOpenSearchEngine } from '../search/opensearch';
@@ -12,6 +12,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('api', config.LOG_LEVEL);
   const prisma = createPrisma(config.DATABASE_URL, 20);
+  const sql = createSqlPool(config.DATABASE_URL, 20);
   // Lazy: the api starts, and answers 503 for new purchases, while Temporal is away.
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({
@@ -22,12 +23,15 @@ async function main(): Promise<void> {
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
   const starter = createWorkflowStarter({
     prisma,
+    sql,
     workflows: client.workflow,
     connection,
     config,
     logger,
   });
-  const app = createApiApp({ prisma, starter, config, logger, search });
+  // Bounded by TEMPORAL_START_TIMEOUT_MS; without it the first second's purchases get 503.
+  await starter.ready();
+  const app = createApiApp({ prisma, sql, starter, config, logger, search });
   await serve(
     app,
     {
@@ -41,6 +45,7 @@ async function main(): Promise<void> {
       await connection.close();
       await search.close();
       await prisma.$disconnect();
+      await sql.end();
     },
   );
 }

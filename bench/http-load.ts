@@ -4,6 +4,7 @@ import type { Deadline } from './support';
 
 export interface LoadOptions {
   url: string;
+  method?: 'GET' | 'POST';
   connections: number;
   /** Stop after this many responses... */
   amount?: number;
@@ -43,9 +44,9 @@ export function runLoad(options: LoadOptions, deadline: Deadline, phase: string)
   const { body } = options;
   const request: autocannon.Request =
     typeof body === 'string'
-      ? { method: 'POST', body }
+      ? { method: options.method ?? 'POST', ...(body && { body }) }
       : {
-          method: 'POST',
+          method: options.method ?? 'POST',
           setupRequest: (req) => {
             const next = body(built++);
             return { ...req, headers: { ...req.headers, ...next.headers }, body: next.body };

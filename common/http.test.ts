@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import type { Express } from 'express';
+import { SqlError } from 'mariadb';
 import { Prisma } from '../generated/prisma/client';
 import { createHttpApp, listen } from './http';
 import { createLogger } from './logger';
@@ -85,9 +86,24 @@ function parseRawResponse(raw: string): {
 
 const nested = (depth: number): string => '['.repeat(depth) + ']'.repeat(depth);
 
-test.each(['P2024', 'P2028'])(
+/** What the mariadb pool rejects with once its acquireTimeout runs out. */
+const driverTimeout = () =>
+  new SqlError(
+    'pool timeout: no connection after 2001ms',
+    undefined,
+    false,
+    undefined,
+    'HY000',
+    45028,
+  );
+
+test.each([
+  ['Prisma P2024', () => busy('P2024')],
+  ['Prisma P2028', () => busy('P2028')],
+  ['the driver', driverTimeout],
+])(
   'when the database pool has no connection in time (%s), then 503 with Retry-After',
-  async (code) => {
+  async (_name, error) => {
     await withApp(
       async (base) => {
         const res = await fetch(`${base}/busy`);
@@ -100,7 +116,7 @@ test.each(['P2024', 'P2028'])(
       },
       (a) =>
         a.get('/busy', () => {
-          throw busy(code);
+          throw error();
         }),
     );
   },

@@ -4,8 +4,10 @@ import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import express from 'express';
 import type { ErrorRequestHandler, Express, RequestHandler } from 'express';
+import { SqlError } from 'mariadb';
 import { ZodError } from 'zod';
 import { Prisma } from '../generated/prisma/client';
+import { SQL_ERRNO } from './db';
 import { AppError, badRequest, unavailable } from './errors';
 import type { Logger } from './logger';
 import { onShutdown } from './shutdown';
@@ -127,8 +129,9 @@ function toAppError(err: unknown): AppError | undefined {
   }
   // No free database connection in time: a burst, not a fault; the client may retry.
   if (
-    err instanceof Prisma.PrismaClientKnownRequestError &&
-    (err.code === 'P2024' || err.code === 'P2028')
+    (err instanceof Prisma.PrismaClientKnownRequestError &&
+      (err.code === 'P2024' || err.code === 'P2028')) ||
+    (err instanceof SqlError && err.errno === SQL_ERRNO.poolTimeout)
   ) {
     return unavailable('the service is busy; retry shortly', 1);
   }

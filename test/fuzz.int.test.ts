@@ -7,7 +7,7 @@ import { createApiApp } from '../api/app';
 import type { PurchaseDeps } from '../api/purchases/service';
 import { hashApiKey } from '../common/auth';
 import { loadConfig } from '../common/config';
-import { createPrisma } from '../common/db';
+import { createPrisma, createSqlPool } from '../common/db';
 import { listen } from '../common/http';
 import { createLogger } from '../common/logger';
 import { seedLocal } from '../ops/seed';
@@ -29,6 +29,7 @@ const config = loadConfig({
   PURCHASES_TASK_QUEUE: `fuzz-${run}`,
 });
 const prisma = createPrisma(config.DATABASE_URL, 10);
+const sql = createSqlPool(config.DATABASE_URL, 10);
 const MERCHANT_ID = `m_fuzz_${run}`;
 const MERCHANT_KEY = `sk_fuzz_${run}`;
 const ADMIN_KEY = 'sk_admin_local';
@@ -59,7 +60,6 @@ const starter: PurchaseDeps['starter'] = {
   },
   ensureAvailable: () => {
     starterCalls.push('ensureAvailable');
-    return Promise.resolve();
   },
   kick: () => {
     starterCalls.push('kick');
@@ -74,7 +74,7 @@ const stops: (() => Promise<void>)[] = [];
 async function startApps(): Promise<void> {
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
   stops.push(() => search.close());
-  const api = await listen(createApiApp({ prisma, starter, config, logger, search }), 0);
+  const api = await listen(createApiApp({ prisma, sql, starter, config, logger, search }), 0);
   const produto = await listen(createProdutoApp({ prisma, logger, search }), 0);
   stops.push(api.close, produto.close);
   apiPort = api.port;
@@ -138,6 +138,7 @@ afterAll(async () => {
   await prisma.apiKey.deleteMany({ where: { merchantId: MERCHANT_ID } });
   await prisma.merchant.deleteMany({ where: { id: MERCHANT_ID } });
   await prisma.$disconnect();
+  await sql.end();
 });
 
 /* ---------- a request under construction, and the flaws that break it ---------- */

@@ -1,6 +1,6 @@
 import { createPurchaseActivities } from '../activities';
 import { loadConfig } from '../common/config';
-import { createPool, createPrisma } from '../common/db';
+import { createPrisma, createSqlPool } from '../common/db';
 import { createKafka, createProducer } from '../common/kafka';
 import { createLogger } from '../common/logger';
 import { runWorker } from './run';
@@ -9,7 +9,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('process-purchases', config.LOG_LEVEL);
   const prisma = createPrisma(config.DATABASE_URL);
-  const pool = createPool(config.DATABASE_URL);
+  const sql = createSqlPool(config.DATABASE_URL);
   const producer = createProducer(createKafka(config.KAFKA_BROKERS, 'process-purchases'));
   await producer.connect();
   await runWorker(
@@ -18,12 +18,12 @@ async function main(): Promise<void> {
     {
       taskQueue: config.PURCHASES_TASK_QUEUE,
       workflowsPath: require.resolve('../workflows'),
-      activities: createPurchaseActivities({ prisma, pool, producer, logger }),
+      activities: createPurchaseActivities({ prisma, sql, producer, logger }),
     },
     async () => {
       await producer.disconnect(); // flushes what is in flight
       await prisma.$disconnect();
-      await pool.end();
+      await sql.end();
     },
   );
 }

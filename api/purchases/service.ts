@@ -1,21 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { newPurchase, purchaseWrites } from '../../activities/purchases';
+import { SqlError } from 'mariadb';
+import { newPurchase, purchaseInserts } from '../../activities/purchases';
 import type { Config } from '../../common/config';
-import type { PrismaClient } from '../../common/db';
+import { SQL_ERRNO, transact, utcDate } from '../../common/db';
+import type { PrismaClient, SqlPool, Statement } from '../../common/db';
 import { AppError, notFound, unavailable, unprocessable } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import type { SearchEngine } from '../../search/engine';
-import { Prisma } from '../../generated/prisma/client';
 import type { Purchase } from '../../generated/prisma/client';
 import { workflowIdFor } from '../../workflows/contract';
 import type { PurchaseInput, PurchaseStatus } from '../../workflows/contract';
 import type { CreatePurchaseBody } from './request';
 import { requestHash } from './request';
 import type { WorkflowStarter } from './starter';
-import { startWrite } from './starter';
+import { startInsert } from './starter';
 
 export interface PurchaseDeps {
   prisma: PrismaClient;
+  /** The bare driver, for the intake's writes and reads (Prisma costs most of a POST's CPU). */
+  sql: SqlPool;
   starter: Pick<WorkflowStarter, 'seal' | 'ensureAvailable' | 'kick'>;
   config: Config;
   logger: Logger;
@@ -72,9 +75,9 @@ export type CreateOutcome = { purchase: PurchaseView; replayed: boolean };
 
 /**
  * Creates a purchase once per (merchant, Idempotency-Key). The rows, the key and the
- * workflow start's outbox row are written in one transaction; the workflow is started
- * after the commit, off the request path (./starter.ts). While Temporal is down nothing
- * is written and the caller gets 503 and may retry with the key.
+ * workflow start's outbox row are written in one transaction, sent in one round trip;
+ * the workflow is started after the commit, off the request path (./starter.ts). While
+ * Temporal is down nothing is written and the caller gets 503 and may retry with the key.
  */
 export async function createPurchase(
   deps: PurchaseDeps,
@@ -91,7 +94,7 @@ export async function createPurchase(
   }
 
   const input = await priceRequest(deps, merchantId, idempotencyKey, body);
-  await deps.starter.ensureAvailable();
+  deps.starter.ensureAvailable();
   const workflowId = workflowIdFor(input.purchaseId);
   const row = newPurchase(input, workflowId);
   const start = {
@@ -102,28 +105,28 @@ export async function createPurchase(
   };
   const sealed = await deps.starter.seal(input);
   const expiresAt = new Date(Date.now() + deps.config.IDEMPOTENCY_TTL_HOURS * 3600_000);
+  const writes: Statement[] = [
+    {
+      sql: `INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, purchase_id,
+        expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+      values: [merchantId, idempotencyKey, hash, row.id, expiresAt, new Date()],
+    },
+    ...purchaseInserts(row),
+  ];
   // An expired key may be reused: its old row gives way to the new purchase. It is
   // deleted by its exact key and only when present, because a range delete takes gap
   // locks that deadlock concurrent inserts of neighbouring keys.
   if (existing && existing.expiresAt < now) {
-    await deps.prisma.idempotencyKey.deleteMany({
-      where: { merchantId, key: idempotencyKey, expiresAt: existing.expiresAt },
+    writes.unshift({
+      sql: 'DELETE FROM idempotency_keys WHERE merchant_id = ? AND idempotency_key = ? AND expires_at = ?',
+      values: [merchantId, idempotencyKey, existing.expiresAt],
     });
   }
-  // One batch transaction: an interactive one costs Prisma several times as much here.
   let leaseUntil: number;
   for (let attempt = 1; ; attempt++) {
-    const outbox = startWrite(deps.prisma, start, sealed);
+    const outbox = startInsert(start, sealed);
     try {
-      await deps.prisma.$transaction([
-        deps.prisma.idempotencyKey.createMany({
-          data: [
-            { merchantId, key: idempotencyKey, requestHash: hash, purchaseId: row.id, expiresAt },
-          ],
-        }),
-        ...purchaseWrites(deps.prisma, row),
-        outbox.write,
-      ]);
+      await transact(deps.sql, [...writes, outbox.insert]);
       leaseUntil = outbox.leaseUntil;
       break;
     } catch (err) {
@@ -143,8 +146,8 @@ export async function createPurchase(
 /** A unique-key collision, or the deadlock InnoDB may report for the same race. */
 function isKeyRace(err: unknown): boolean {
   return (
-    err instanceof Prisma.PrismaClientKnownRequestError &&
-    (err.code === 'P2002' || err.code === 'P2034')
+    err instanceof SqlError &&
+    (err.errno === SQL_ERRNO.duplicateKey || err.errno === SQL_ERRNO.deadlock)
   );
 }
 
@@ -157,38 +160,58 @@ interface KeyRecord {
 }
 
 /**
- * The key and its purchase with its lines in one round trip, because replays are the
- * hot path: the columns are named as Prisma names the fields, so toView() reads both.
+ * A row of FIND_KEY as the driver reads it with `dateStrings` and without `autoJsonMap`:
+ * DATETIMEs and JSON as text, BIGINT as bigint. The purchase's columns are null when its
+ * row is missing.
  */
+type KeyRow = { purchaseId: string; requestHash: string; expiresAt: string } & Omit<
+  PurchaseRow,
+  'metadata' | 'items' | 'createdAt' | 'updatedAt'
+> & { metadata: string | null; items: string | null; createdAt: string; updatedAt: string };
+
+/** The key and its purchase with its lines in one round trip, because replays are the hot path. */
+const FIND_KEY = `
+  SELECT k.purchase_id AS purchaseId, k.request_hash AS requestHash, k.expires_at AS expiresAt,
+    p.id, p.merchant_id AS merchantId, p.customer_id AS customerId,
+    p.idempotency_key AS idempotencyKey, p.workflow_id AS workflowId,
+    p.amount_minor AS amountMinor, p.currency, p.status, p.reason,
+    p.duplicate_of AS duplicateOf, p.attempts, p.last_error AS lastError,
+    p.provider_charge_id AS providerChargeId, p.metadata, p.version,
+    p.created_at AS createdAt, p.updated_at AS updatedAt,
+    (SELECT JSON_ARRAYAGG(JSON_OBJECT('productId', i.product_id, 'quantity', i.quantity,
+              'unitPriceMinor', i.unit_price_minor) ORDER BY i.line)
+       FROM purchase_items i WHERE i.purchase_id = p.id) AS items
+  FROM idempotency_keys k LEFT JOIN purchases p ON p.id = k.purchase_id
+  WHERE k.merchant_id = ? AND k.idempotency_key = ?`;
+
+/** The columns come back named as Prisma names the fields, and typed as it types them. */
 async function findKey(
   deps: PurchaseDeps,
   merchantId: string,
   key: string,
 ): Promise<KeyRecord | undefined> {
-  const rows = await deps.prisma.$queryRaw<
-    (Omit<KeyRecord, 'purchase'> & Partial<Omit<PurchaseRow, 'id'>> & { id: string | null })[]
-  >`
-    SELECT k.purchase_id AS purchaseId, k.request_hash AS requestHash, k.expires_at AS expiresAt,
-      p.id, p.merchant_id AS merchantId, p.customer_id AS customerId,
-      p.idempotency_key AS idempotencyKey, p.workflow_id AS workflowId,
-      p.amount_minor AS amountMinor, p.currency, p.status, p.reason,
-      p.duplicate_of AS duplicateOf, p.attempts, p.last_error AS lastError,
-      p.provider_charge_id AS providerChargeId, p.metadata, p.version,
-      p.created_at AS createdAt, p.updated_at AS updatedAt,
-      (SELECT JSON_ARRAYAGG(JSON_OBJECT('productId', i.product_id, 'quantity', i.quantity,
-                'unitPriceMinor', i.unit_price_minor) ORDER BY i.line)
-         FROM purchase_items i WHERE i.purchase_id = p.id) AS items
-    FROM idempotency_keys k LEFT JOIN purchases p ON p.id = k.purchase_id
-    WHERE k.merchant_id = ${merchantId} AND k.idempotency_key = ${key}`;
+  const rows = await deps.sql.query<KeyRow[]>(
+    { sql: FIND_KEY, dateStrings: true, autoJsonMap: false },
+    [merchantId, key],
+  );
   const row = rows[0];
   if (!row) return undefined;
-  const { purchaseId, requestHash, expiresAt, id, ...purchase } = row;
+  const { purchaseId, requestHash, expiresAt, metadata, items, createdAt, updatedAt, ...purchase } =
+    row;
   return {
     purchaseId,
     requestHash,
-    expiresAt,
+    expiresAt: utcDate(expiresAt),
     purchase:
-      id === null ? null : ({ id, ...purchase, items: purchase.items ?? [] } as PurchaseRow),
+      purchase.id === null
+        ? null
+        : {
+            ...purchase,
+            metadata: metadata === null ? null : (JSON.parse(metadata) as PurchaseRow['metadata']),
+            items: items === null ? [] : (JSON.parse(items) as PurchaseRow['items']),
+            createdAt: utcDate(createdAt),
+            updatedAt: utcDate(updatedAt),
+          },
   };
 }
 
@@ -223,7 +246,11 @@ async function priceRequest(
   body: CreatePurchaseBody,
 ): Promise<PurchaseInput> {
   const ids = [...new Set(body.items.map((i) => i.productId))];
-  const products = await deps.prisma.product.findMany({ where: { id: { in: ids }, active: true } });
+  const products = await deps.sql.query<{ id: string; priceMinor: number; currency: string }[]>(
+    `SELECT id, price_minor AS priceMinor, currency FROM products
+      WHERE active = 1 AND id IN (${ids.map(() => '?').join(', ')})`,
+    ids,
+  );
   const byId = new Map(products.map((p) => [p.id, p]));
   const unknown = ids.filter((id) => !byId.has(id));
   if (unknown.length > 0) {

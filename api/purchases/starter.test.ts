@@ -7,6 +7,7 @@ import { createWorkflowStarter } from './starter';
 import type { StarterDeps } from './starter';
 
 const SERVING = 1;
+const noSql = { query: () => Promise.resolve([]) } as unknown as StarterDeps['sql'];
 
 test('when the database fails while a start claims its row, then the error is logged and nothing crashes', async () => {
   const unhandled: unknown[] = [];
@@ -24,6 +25,7 @@ test('when the database fails while a start claims its row, then the error is lo
         findMany: () => Promise.resolve([]),
       },
     } as unknown as PrismaClient,
+    sql: noSql,
     workflows: { start: () => Promise.resolve(starts++) } as unknown as WorkflowClient,
     connection: {
       withDeadline: (_d: number, fn: () => Promise<unknown>) => fn(),
@@ -48,4 +50,90 @@ test('when the database fails while a start claims its row, then the error is lo
     await starter.close();
     process.off('unhandledRejection', onUnhandled);
   }
+});
+
+/** A starter over fakes whose health service answers with `check`; it never starts anything. */
+function starterWithHealth(check: () => Promise<{ status: number }>) {
+  return createWorkflowStarter({
+    prisma: {
+      workflowStart: { findMany: () => Promise.resolve([]) },
+    } as unknown as PrismaClient,
+    sql: noSql,
+    workflows: {} as WorkflowClient,
+    connection: {
+      withDeadline: (_d: number, fn: () => Promise<unknown>) => fn(),
+      healthService: { check },
+    } as unknown as StarterDeps['connection'],
+    config: loadConfig({ NODE_ENV: 'test' }),
+    logger: createLogger('t', 'silent'),
+  });
+}
+
+test('when a health probe hangs, then ensureAvailable answers from the last probe without waiting', async () => {
+  let calls = 0;
+  let hang = false;
+  let release = (): void => undefined;
+  const starter = starterWithHealth(() => {
+    calls++;
+    if (!hang) return Promise.resolve({ status: SERVING });
+    return new Promise((resolve) => (release = () => resolve({ status: SERVING })));
+  });
+  try {
+    await starter.ready();
+    hang = true;
+    // Past the age at which an answer used to be asked again inline.
+    await new Promise((r) => setTimeout(r, 3100));
+
+    const answer = starter.ensureAvailable();
+
+    // Answered synchronously: nothing to await, so nothing waits for the stuck probe.
+    expect(answer).toBeUndefined();
+    expect(calls).toBeGreaterThanOrEqual(2);
+  } finally {
+    release();
+    await starter.close();
+  }
+});
+
+test('when the last probe found Temporal down, then a new purchase gets 503 without a probe of its own', async () => {
+  let calls = 0;
+  const starter = starterWithHealth(() => {
+    calls++;
+    return Promise.resolve({ status: 2 }); // NOT_SERVING
+  });
+  try {
+    await starter.ready();
+    const before = calls;
+
+    const refusal = (() => {
+      try {
+        starter.ensureAvailable();
+      } catch (err) {
+        return err;
+      }
+    })();
+
+    expect(refusal).toMatchObject({ status: 503, headers: { 'Retry-After': '5' } });
+    expect(calls).toBe(before);
+  } finally {
+    await starter.close();
+  }
+});
+
+test('when the starter closes while a health probe is in flight, then close waits for it', async () => {
+  let settled = false;
+  const starter = starterWithHealth(
+    () =>
+      new Promise((resolve) =>
+        setTimeout(() => {
+          settled = true;
+          resolve({ status: SERVING });
+        }, 100),
+      ),
+  );
+
+  await starter.close();
+
+  // Otherwise the caller closes the connection under the probe's gRPC retries.
+  expect(settled).toBe(true);
 });

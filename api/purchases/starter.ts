@@ -4,10 +4,9 @@ import { grpc } from '@temporalio/proto';
 import { EncryptionCodec, openJson, sealJson } from '../../common/codec';
 import type { JsonPayload } from '../../common/codec';
 import type { Config } from '../../common/config';
-import type { PrismaClient } from '../../common/db';
+import type { PrismaClient, SqlPool, Statement } from '../../common/db';
 import { unavailable } from '../../common/errors';
 import type { Logger } from '../../common/logger';
-import type { Prisma } from '../../generated/prisma/client';
 import { purchase } from '../../workflows';
 import { initialSearchAttributes } from '../../workflows/contract';
 import type { PurchaseInput } from '../../workflows/contract';
@@ -24,8 +23,8 @@ import type { PurchaseInput } from '../../workflows/contract';
 /** How long one attempt owns a row before another relay may take it over. */
 const LEASE_MS = 15_000;
 const SWEEP_EVERY_MS = 1_000;
-/** A health answer older than this is asked again before a request relies on it. */
-const HEALTH_FRESH_MS = 3_000;
+/** Temporal's health is asked this often in the background; requests read the last answer. */
+const PROBE_EVERY_MS = 1_000;
 const MAX_BACKOFF_MS = 30_000;
 /** Starts in flight per relay; more would only queue inside Temporal's frontend. */
 const CONCURRENCY = 8;
@@ -47,34 +46,37 @@ export interface PendingStart {
 export type NewStart = Omit<PendingStart, 'attempts' | 'leaseUntil'>;
 
 /**
- * The outbox row's write, for the purchase's transaction, and the end of its first lease.
+ * The outbox row's insert, for the purchase's transaction, and the end of its first lease.
  * The input goes in sealed by the starter (`seal`), so the row never holds the card token.
  */
-export function startWrite(
-  db: PrismaClient,
+export function startInsert(
   start: NewStart,
   sealedInput: JsonPayload,
-): { write: Prisma.PrismaPromise<unknown>; leaseUntil: number } {
-  const leaseUntil = Date.now() + LEASE_MS;
-  const write = db.workflowStart.createMany({
-    data: [
-      {
-        purchaseId: start.purchaseId,
-        workflowId: start.workflowId,
-        taskQueue: start.taskQueue,
-        input: sealedInput,
-        nextAttemptAt: new Date(leaseUntil),
-      },
+): { insert: Statement; leaseUntil: number } {
+  const now = Date.now();
+  const leaseUntil = now + LEASE_MS;
+  const insert = {
+    sql: `INSERT INTO workflow_starts (purchase_id, workflow_id, task_queue, input, next_attempt_at,
+      created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    values: [
+      start.purchaseId,
+      start.workflowId,
+      start.taskQueue,
+      JSON.stringify(sealedInput),
+      new Date(leaseUntil),
+      new Date(now),
     ],
-  });
-  return { write, leaseUntil };
+  };
+  return { insert, leaseUntil };
 }
 
 export interface WorkflowStarter {
   /** The workflow input as the outbox row stores it: encrypted by the payload codec. */
   seal(input: PurchaseInput): Promise<JsonPayload>;
-  /** Resolves when Temporal answers its health check; otherwise throws 503. */
-  ensureAvailable(): Promise<void>;
+  /** Settles once the first health probe has answered, up or down. */
+  ready(): Promise<void>;
+  /** Throws 503 unless the last health probe found Temporal serving; never waits for one. */
+  ensureAvailable(): void;
   /** Starts a just-committed purchase's workflow in the background. Never throws. */
   kick(start: NewStart, leaseUntil: number): void;
   /** Stops sweeping and waits for the starts in flight; queued rows stay in the table. */
@@ -83,6 +85,8 @@ export interface WorkflowStarter {
 
 export interface StarterDeps {
   prisma: PrismaClient;
+  /** For the delete after each start: once per purchase, so Prisma's CPU would show. */
+  sql: Pick<SqlPool, 'query'>;
   workflows: WorkflowClient;
   connection: Pick<Connection, 'withDeadline' | 'healthService'>;
   config: Config;
@@ -97,7 +101,8 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
   let running = 0;
   let closed = false;
   let idle: (() => void) | undefined;
-  let health: { up: boolean; at: number } | undefined;
+  /** Temporal's last health answer; unknown until the first probe settles. */
+  let up: boolean | undefined;
   let probing: Promise<boolean> | undefined;
 
   const deadline = () => Date.now() + config.TEMPORAL_START_TIMEOUT_MS;
@@ -109,11 +114,12 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
         (res) => res.status === grpc.health.v1.HealthCheckResponse.ServingStatus.SERVING,
         () => false,
       )
-      .then((up) => {
-        if (health?.up !== up) logger[up ? 'info' : 'warn']({ up }, 'temporal health changed');
-        health = { up, at: Date.now() };
+      .then((serving) => {
+        if (up !== serving)
+          logger[serving ? 'info' : 'warn']({ up: serving }, 'temporal health changed');
+        up = serving;
         probing = undefined;
-        return up;
+        return serving;
       });
     return probing;
   }
@@ -159,7 +165,7 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
     }
     try {
       await startWorkflow(start);
-      await prisma.workflowStart.deleteMany({ where: { purchaseId: start.purchaseId } });
+      await deps.sql.query('DELETE FROM workflow_starts WHERE purchase_id = ?', [start.purchaseId]);
     } catch (err) {
       const backoff = Math.min(1000 * 2 ** start.attempts, MAX_BACKOFF_MS);
       logger.warn({ err, purchaseId: start.purchaseId }, 'workflow start failed; will retry');
@@ -198,8 +204,7 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
   }
 
   async function sweep(): Promise<void> {
-    await probe();
-    if (!health?.up) return;
+    if (!up) return;
     const due = await prisma.workflowStart.findMany({
       where: { nextAttemptAt: { lte: new Date() } },
       orderBy: { nextAttemptAt: 'asc' },
@@ -228,12 +233,15 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
       .catch((err: unknown) => logger.warn({ err }, 'workflow start sweep failed'));
   }, SWEEP_EVERY_MS);
   timer.unref();
+  const first = probe();
+  const prober = setInterval(() => void probe(), PROBE_EVERY_MS);
+  prober.unref();
 
   return {
     seal: (input) => sealJson(codec, input),
-    async ensureAvailable() {
-      const fresh = health && Date.now() - health.at < HEALTH_FRESH_MS;
-      const up = fresh ? health!.up : await probe();
+    ready: () => first.then(() => undefined),
+    ensureAvailable() {
+      // The last answer, never a probe of its own: a slow Temporal must not slow intake.
       if (!up) {
         throw unavailable(
           'the payment engine is unavailable; retry with the same Idempotency-Key',
@@ -247,8 +255,10 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
     async close() {
       closed = true;
       clearInterval(timer);
+      clearInterval(prober);
       queue.length = 0;
-      await sweeping;
+      // A probe runs to its deadline; the connection must outlive its gRPC retries.
+      await Promise.all([sweeping, probing]);
       if (running > 0) await new Promise<void>((resolve) => (idle = resolve));
     },
   };

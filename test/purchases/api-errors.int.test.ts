@@ -168,15 +168,13 @@ test('when Temporal is unreachable, then 503 with Retry-After, nothing is writte
   const logger = createLogger('t', 'silent');
   const starter = createWorkflowStarter({
     prisma: platform.prisma,
+    sql: platform.sql,
     workflows: client.workflow,
     connection,
     config,
     logger,
   });
-  const broken = await listen(
-    createApiApp({ prisma: platform.prisma, starter, config, logger, search: platform.search }),
-    0,
-  );
+  const broken = await listen(createApiApp({ ...platform, starter, config, logger }), 0);
   try {
     const res = await fetch(`http://127.0.0.1:${broken.port}/v1/purchases`, {
       method: 'POST',

@@ -157,7 +157,7 @@ test('when a late or repeated status change arrives for an APPROVED purchase, th
   await finalState(platform, id, ['APPROVED']);
   const activities = createPurchaseActivities({
     prisma: platform.prisma,
-    pool: platform.pool,
+    sql: platform.sql,
     producer: undefined as never,
     logger: createLogger('test', 'silent'),
   });

@@ -11,8 +11,8 @@ import { dataConverterFor, EncryptionCodec, sealJson } from '../../common/codec'
 import { loadConfig } from '../../common/config';
 import { TEST_NAMESPACE } from '../config';
 import type { Config } from '../../common/config';
-import { createPool, createPrisma } from '../../common/db';
-import type { Pool, PrismaClient } from '../../common/db';
+import { createPrisma, createSqlPool } from '../../common/db';
+import type { PrismaClient, SqlPool } from '../../common/db';
 import { createKafka, createProducer, ensureTopics } from '../../common/kafka';
 import { listen } from '../../common/http';
 import { createLogger } from '../../common/logger';
@@ -26,8 +26,7 @@ export interface Platform {
   apiUrl: string;
   sandboxUrl: string;
   prisma: PrismaClient;
-  /** The bare driver's pool the purchase activities write through. */
-  pool: Pool;
+  sql: SqlPool;
   client: Client;
   search: SearchEngine;
   /** Stops the payment worker, as a crash or a deploy would. */
@@ -68,7 +67,7 @@ export async function startPlatform(
     ...overrides,
   });
   const prisma = createPrisma(config.DATABASE_URL, 10);
-  const pool = createPool(config.DATABASE_URL, 10);
+  const sql = createSqlPool(config.DATABASE_URL, 10);
   await seedLocal(prisma);
   const kafka = createKafka(config.KAFKA_BROKERS, 'test');
   const admin = kafka.admin();
@@ -85,7 +84,7 @@ export async function startPlatform(
     taskQueue: config.PURCHASES_TASK_QUEUE,
     dataConverter: dataConverterFor(config),
     workflowsPath: require.resolve('../../workflows'),
-    activities: createPurchaseActivities({ prisma, pool, producer, logger }),
+    activities: createPurchaseActivities({ prisma, sql, producer, logger }),
   });
   const purchasesRun = purchasesWorker.run();
   const provider = new SandboxProvider(sandboxUrl, config.PROVIDER_TIMEOUT_MS);
@@ -120,19 +119,21 @@ export async function startPlatform(
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
   const starter = createWorkflowStarter({
     prisma,
+    sql,
     workflows: client.workflow,
     connection,
     config,
     logger,
   });
-  const api = await listen(createApiApp({ prisma, starter, config, logger, search }), 0);
+  await starter.ready();
+  const api = await listen(createApiApp({ prisma, sql, starter, config, logger, search }), 0);
 
   return {
     config,
     apiUrl: `http://127.0.0.1:${api.port}`,
     sandboxUrl,
     prisma,
-    pool,
+    sql,
     client,
     search,
     stopPaymentWorker,
@@ -157,7 +158,7 @@ export async function startPlatform(
       await producer.disconnect();
       await search.close();
       await prisma.$disconnect();
-      await pool.end();
+      await sql.end();
       if (sandboxUp) await sandbox.close();
     },
   };
@@ -242,7 +243,7 @@ export function idleStarter(config: Config): PurchaseDeps['starter'] {
   const codec = new EncryptionCodec(config);
   return {
     seal: (input) => sealJson(codec, input),
-    ensureAvailable: () => Promise.resolve(),
+    ensureAvailable: () => undefined,
     kick: () => undefined,
   };
 }

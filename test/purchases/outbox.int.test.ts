@@ -28,6 +28,7 @@ const logger = createLogger('t', 'silent');
 async function acceptWithoutStarting(): Promise<string> {
   const deps: PurchaseDeps = {
     prisma: platform.prisma,
+    sql: platform.sql,
     starter: idleStarter(platform.config),
     config: platform.config,
     logger,
@@ -88,6 +89,7 @@ test('when a start fails, then the row keeps the error and a later sweep starts 
   const connection = Connection.lazy({ address: '127.0.0.1:1' });
   const broken = createWorkflowStarter({
     prisma: platform.prisma,
+    sql: platform.sql,
     workflows: new Client({ connection }).workflow,
     connection,
     config: { ...platform.config, TEMPORAL_START_TIMEOUT_MS: 500 },

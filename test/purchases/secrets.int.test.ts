@@ -108,6 +108,7 @@ test('when a purchase is accepted, then its outbox row holds no card token in cl
   // An api that dies right after its commit: the row stays, unstarted, for its lease.
   const deps = {
     prisma: platform.prisma,
+    sql: platform.sql,
     starter: idleStarter(platform.config),
     config: platform.config,
     logger: createLogger('t', 'silent'),
