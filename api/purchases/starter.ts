@@ -9,6 +9,7 @@ import { unavailable } from '../../common/errors';
 import type { Logger } from '../../common/logger';
 import { purchase } from '../../workflows';
 import { initialSearchAttributes } from '../../workflows/contract';
+import { StartWindow } from './start-window';
 import type { PurchaseInput } from '../../workflows/contract';
 
 /*
@@ -30,6 +31,8 @@ const MAX_BACKOFF_MS = 30_000;
 const CONCURRENCY = 8;
 /** Kicks beyond this wait for the sweep instead of memory. */
 const MAX_QUEUED = 1_000;
+/** How often the relay looks up which of its started purchases the workers admitted. */
+const PACE_EVERY_MS = 250;
 
 export interface PendingStart {
   purchaseId: string;
@@ -100,6 +103,13 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
   const queued = new Set<string>();
   let running = 0;
   let closed = false;
+  /** A window per task queue: a queue nobody works on holds back only its own starts. */
+  const lanes = new Map<string, { window: StartWindow; running: number }>();
+  const laneOf = (taskQueue: string) => {
+    let lane = lanes.get(taskQueue);
+    if (!lane) lanes.set(taskQueue, (lane = { window: new StartWindow(), running: 0 }));
+    return lane;
+  };
   let idle: (() => void) | undefined;
   /** Temporal's last health answer; unknown until the first probe settles. */
   let up: boolean | undefined;
@@ -132,9 +142,16 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
   }
 
   function pump(): void {
-    while (running < CONCURRENCY && queue.length > 0) {
-      const start = queue.shift()!;
+    for (let i = 0; running < CONCURRENCY && i < queue.length;) {
+      const start = queue[i]!;
+      const lane = laneOf(start.taskQueue);
+      if (lane.running >= lane.window.room()) {
+        i++;
+        continue;
+      }
+      queue.splice(i, 1);
       running++;
+      lane.running++;
       // A database error before the start (the claim) leaves the row for a later sweep.
       void attempt(start)
         .catch((err: unknown) =>
@@ -142,6 +159,7 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
         )
         .finally(() => {
           running--;
+          lane.running--;
           queued.delete(start.purchaseId);
           if (running === 0 && queue.length === 0) idle?.();
           pump();
@@ -165,6 +183,7 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
     }
     try {
       await startWorkflow(start);
+      laneOf(start.taskQueue).window.started(start.purchaseId, Date.now());
       await deps.sql.query('DELETE FROM workflow_starts WHERE purchase_id = ?', [start.purchaseId]);
     } catch (err) {
       const backoff = Math.min(1000 * 2 ** start.attempts, MAX_BACKOFF_MS);
@@ -203,12 +222,28 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
     }
   }
 
+  /** Frees the windows' places of the purchases the workers have admitted. */
+  async function pace(): Promise<void> {
+    const waiting = [...lanes.values()].flatMap((lane) => lane.window.waiting());
+    if (waiting.length > 0) {
+      const rows = await deps.sql.query<{ id: string }[]>(
+        "SELECT id FROM purchases WHERE id IN (?) AND status <> 'RECEIVED'",
+        [waiting],
+      );
+      const admitted = rows.map((r) => r.id);
+      const now = Date.now();
+      for (const lane of lanes.values()) lane.window.observe(admitted, now);
+    }
+    pump();
+  }
+
   async function sweep(): Promise<void> {
     if (!up) return;
     const due = await prisma.workflowStart.findMany({
       where: { nextAttemptAt: { lte: new Date() } },
       orderBy: { nextAttemptAt: 'asc' },
-      take: CONCURRENCY * 4,
+      // What the queue has room for; the rest waits in the table.
+      take: Math.min(MAX_QUEUED - queue.length, 200),
     });
     for (const row of due) {
       // A row sealed under a key this api lacks stays for an api that has it.
@@ -233,6 +268,11 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
       .catch((err: unknown) => logger.warn({ err }, 'workflow start sweep failed'));
   }, SWEEP_EVERY_MS);
   timer.unref();
+  let pacing: Promise<void> = Promise.resolve();
+  const pacer = setInterval(() => {
+    pacing = pacing.then(pace).catch((err: unknown) => logger.warn({ err }, 'pacing failed'));
+  }, PACE_EVERY_MS);
+  pacer.unref();
   const first = probe();
   const prober = setInterval(() => void probe(), PROBE_EVERY_MS);
   prober.unref();
@@ -256,9 +296,10 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
       closed = true;
       clearInterval(timer);
       clearInterval(prober);
+      clearInterval(pacer);
       queue.length = 0;
       // A probe runs to its deadline; the connection must outlive its gRPC retries.
-      await Promise.all([sweeping, probing]);
+      await Promise.all([sweeping, probing, pacing]);
       if (running > 0) await new Promise<void>((resolve) => (idle = resolve));
     },
   };

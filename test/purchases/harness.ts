@@ -32,6 +32,8 @@ export interface Platform {
   /** Stops the payment worker, as a crash or a deploy would. */
   stopPaymentWorker: () => Promise<void>;
   startPaymentWorker: () => void;
+  stopPurchasesWorker: () => Promise<void>;
+  startPurchasesWorker: () => void;
   /** Takes the provider off the network and back, keeping its ledger. */
   stopSandbox: () => Promise<void>;
   startSandbox: () => Promise<void>;
@@ -44,7 +46,7 @@ export interface Platform {
  */
 export async function startPlatform(
   overrides: Record<string, string> = {},
-  options: { paymentWorker?: boolean } = {},
+  options: { paymentWorker?: boolean; purchasesWorker?: boolean } = {},
 ): Promise<Platform> {
   const logger = createLogger('test', 'error');
   installQuietRuntime();
@@ -78,36 +80,28 @@ export async function startPlatform(
   await producer.connect();
 
   const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  const purchasesWorker = await Worker.create({
-    connection: workerConnection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.PURCHASES_TASK_QUEUE,
-    dataConverter: dataConverterFor(config),
-    workflowsPath: require.resolve('../../workflows'),
-    activities: createPurchaseActivities({ prisma, sql, producer, logger }),
-  });
-  const purchasesRun = purchasesWorker.run();
+  const purchasesWorker = stoppable(() =>
+    Worker.create({
+      connection: workerConnection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.PURCHASES_TASK_QUEUE,
+      dataConverter: dataConverterFor(config),
+      workflowsPath: require.resolve('../../workflows'),
+      activities: createPurchaseActivities({ prisma, sql, producer, logger }),
+    }),
+  );
   const provider = new SandboxProvider(sandboxUrl, config.PROVIDER_TIMEOUT_MS);
-  let paymentWorker: Worker | undefined;
-  let paymentRun: Promise<void> = Promise.resolve();
-  const startPaymentWorker = (): void => {
-    void Worker.create({
+  const paymentWorker = stoppable(() =>
+    Worker.create({
       connection: workerConnection,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.PAYMENTS_TASK_QUEUE,
       dataConverter: dataConverterFor(config),
       activities: createPaymentActivities({ provider }),
-    }).then((w) => {
-      paymentWorker = w;
-      paymentRun = w.run();
-    });
-  };
-  const stopPaymentWorker = async (): Promise<void> => {
-    paymentWorker?.shutdown();
-    await paymentRun;
-    paymentWorker = undefined;
-  };
-  if (options.paymentWorker !== false) startPaymentWorker();
+    }),
+  );
+  if (options.purchasesWorker !== false) purchasesWorker.start();
+  if (options.paymentWorker !== false) paymentWorker.start();
   let sandboxUp = true;
 
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
@@ -136,8 +130,10 @@ export async function startPlatform(
     sql,
     client,
     search,
-    stopPaymentWorker,
-    startPaymentWorker,
+    stopPaymentWorker: paymentWorker.stop,
+    startPaymentWorker: paymentWorker.start,
+    stopPurchasesWorker: purchasesWorker.stop,
+    startPurchasesWorker: purchasesWorker.start,
     stopSandbox: async () => {
       sandbox.server.closeAllConnections();
       await sandbox.close();
@@ -150,9 +146,8 @@ export async function startPlatform(
     close: async () => {
       await api.close();
       await starter.close();
-      purchasesWorker.shutdown();
-      await purchasesRun;
-      await stopPaymentWorker();
+      await purchasesWorker.stop();
+      await paymentWorker.stop();
       await workerConnection.close();
       await connection.close();
       await producer.disconnect();
@@ -160,6 +155,27 @@ export async function startPlatform(
       await prisma.$disconnect();
       await sql.end();
       if (sandboxUp) await sandbox.close();
+    },
+  };
+}
+
+/** A worker a test may stop and start again, as a crash or a deploy would. */
+function stoppable(create: () => Promise<Worker>): {
+  start: () => void;
+  stop: () => Promise<void>;
+} {
+  let worker: Promise<Worker> | undefined;
+  let run: Promise<void> = Promise.resolve();
+  return {
+    start: () => {
+      worker = create();
+      run = worker.then((w) => w.run());
+    },
+    stop: async () => {
+      if (!worker) return;
+      (await worker).shutdown();
+      await run;
+      worker = undefined;
     },
   };
 }
