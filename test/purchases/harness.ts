@@ -40,11 +40,14 @@ export interface Platform {
 /**
  * The whole purchase path in this process, over the real stack: api and sandbox on
  * port 0, both workers on task queues of their own so nothing else picks up the work.
+ * With `services: false` only the sandbox and the clients run here, for tests that run
+ * the api and the workers as processes of their own; `apiUrl` is then empty.
  */
 export async function startPlatform(
   overrides: Record<string, string> = {},
-  options: { paymentWorker?: boolean } = {},
+  options: { paymentWorker?: boolean; services?: boolean } = {},
 ): Promise<Platform> {
+  const services = options.services !== false;
   const logger = createLogger('test', 'error');
   installQuietRuntime();
   const sandboxApp = createSandboxApp(logger, { timeoutAnswerMs: 4000 });
@@ -76,15 +79,17 @@ export async function startPlatform(
   await producer.connect();
 
   const workerConnection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  const purchasesWorker = await Worker.create({
-    connection: workerConnection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: config.PURCHASES_TASK_QUEUE,
-    dataConverter: dataConverterFor(config),
-    workflowsPath: require.resolve('../../workflows'),
-    activities: createPurchaseActivities({ prisma, producer, logger }),
-  });
-  const purchasesRun = purchasesWorker.run();
+  const purchasesWorker = services
+    ? await Worker.create({
+        connection: workerConnection,
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue: config.PURCHASES_TASK_QUEUE,
+        dataConverter: dataConverterFor(config),
+        workflowsPath: require.resolve('../../workflows'),
+        activities: createPurchaseActivities({ prisma, producer, logger }),
+      })
+    : undefined;
+  const purchasesRun = purchasesWorker?.run() ?? Promise.resolve();
   const provider = new SandboxProvider(sandboxUrl, config.PROVIDER_TIMEOUT_MS);
   let paymentWorker: Worker | undefined;
   let paymentRun: Promise<void> = Promise.resolve();
@@ -105,7 +110,7 @@ export async function startPlatform(
     await paymentRun;
     paymentWorker = undefined;
   };
-  if (options.paymentWorker !== false) startPaymentWorker();
+  if (services && options.paymentWorker !== false) startPaymentWorker();
   let sandboxUp = true;
 
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
@@ -115,18 +120,17 @@ export async function startPlatform(
     dataConverter: dataConverterFor(config),
   });
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
-  const starter = createWorkflowStarter({
-    prisma,
-    workflows: client.workflow,
-    connection,
-    config,
-    logger,
-  });
-  const api = await listen(createApiApp({ prisma, starter, config, logger, search }), 0);
+  // Its relay sweeps the outbox, so it too runs only with the services.
+  const starter = services
+    ? createWorkflowStarter({ prisma, workflows: client.workflow, connection, config, logger })
+    : undefined;
+  const api = starter
+    ? await listen(createApiApp({ prisma, starter, config, logger, search }), 0)
+    : undefined;
 
   return {
     config,
-    apiUrl: `http://127.0.0.1:${api.port}`,
+    apiUrl: api ? `http://127.0.0.1:${api.port}` : '',
     sandboxUrl,
     prisma,
     client,
@@ -143,9 +147,9 @@ export async function startPlatform(
       sandboxUp = true;
     },
     close: async () => {
-      await api.close();
-      await starter.close();
-      purchasesWorker.shutdown();
+      await api?.close();
+      await starter?.close();
+      purchasesWorker?.shutdown();
       await purchasesRun;
       await stopPaymentWorker();
       await workerConnection.close();

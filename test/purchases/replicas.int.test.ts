@@ -1,0 +1,151 @@
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { eventually } from '../config';
+import { exited, logLine, startService } from '../processes';
+import type { Platform } from './harness';
+import { createProduct, post, purchaseBody, startPlatform } from './harness';
+import { chargesFor, finalState, ledger } from './helpers';
+
+/*
+ * Two of every stateless service, each its own OS process from dist/: two apis, two
+ * process-purchases and two payment-processing workers, on this file's task queues and
+ * sandbox. Nothing runs in this process but the sandbox and the clients that check.
+ */
+let platform: Platform;
+const children: ChildProcessWithoutNullStreams[] = [];
+let apis: { url: string; child: ChildProcessWithoutNullStreams }[];
+
+/** The variables every replica shares: the platform's queues, sandbox and retry policy. */
+function replicaEnv(): Record<string, string> {
+  const c = platform.config;
+  return {
+    API_PORT: '0',
+    PURCHASES_TASK_QUEUE: c.PURCHASES_TASK_QUEUE,
+    PAYMENTS_TASK_QUEUE: c.PAYMENTS_TASK_QUEUE,
+    PROVIDER_URL: platform.sandboxUrl,
+    PROVIDER_TIMEOUT_MS: String(c.PROVIDER_TIMEOUT_MS),
+    PAYMENT_RETRY_INITIAL_MS: String(c.PAYMENT_RETRY_INITIAL_MS),
+    PAYMENT_RETRY_MAX_INTERVAL_MS: String(c.PAYMENT_RETRY_MAX_INTERVAL_MS),
+    PAYMENT_RETRY_MAX_ATTEMPTS: String(c.PAYMENT_RETRY_MAX_ATTEMPTS),
+    SHUTDOWN_TIMEOUT_MS: '10000',
+  };
+}
+
+function replica(entry: string): ChildProcessWithoutNullStreams {
+  const child = startService(entry, replicaEnv());
+  children.push(child);
+  return child;
+}
+
+async function startApi(): Promise<{ url: string; child: ChildProcessWithoutNullStreams }> {
+  const child = replica('dist/api/main.js');
+  const { port } = await logLine(child, 'listening');
+  const url = `http://127.0.0.1:${String(port)}`;
+  await eventually(async () => ((await fetch(`${url}/health`)).ok ? true : undefined));
+  return { url, child };
+}
+
+async function startWorker(entry: string): Promise<void> {
+  await logLine(replica(entry), 'worker started');
+}
+
+beforeAll(async () => {
+  platform = await startPlatform({}, { services: false });
+  const workers = [
+    'dist/workers/process-purchases.js',
+    'dist/workers/process-purchases.js',
+    'dist/workers/payment-processing.js',
+    'dist/workers/payment-processing.js',
+  ];
+  [apis] = await Promise.all([
+    Promise.all([startApi(), startApi()]),
+    Promise.all(workers.map(startWorker)),
+  ]);
+});
+
+afterAll(async () => {
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  const exits = running.map(exited);
+  running.forEach((c) => c.kill('SIGTERM'));
+  await Promise.all(exits);
+  await platform.close();
+});
+
+/** The platform as seen through one api. */
+const through = (url: string): Platform => ({ ...platform, apiUrl: url });
+
+test('when 50 requests with one Idempotency-Key race across both apis, then there is one purchase and one charge', async () => {
+  // Arrange
+  const productId = await createProduct(platform.prisma);
+  const key = randomUUID();
+  const body = purchaseBody(productId);
+  const chargesBefore = (await ledger(platform)).length;
+
+  // Act: 25 through each api, all in flight at once.
+  const answers = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => post(through(apis[i % 2]!.url), body, { key })),
+  );
+
+  // Assert
+  expect(answers.filter((a) => ![200, 201, 202].includes(a.status))).toEqual([]);
+  const ids = new Set(answers.map((a) => a.json.id));
+  expect(ids.size).toBe(1);
+  const id = answers[0]!.json.id as string;
+  expect(await platform.prisma.purchase.count({ where: { customerId: body.customerId } })).toBe(1);
+  await finalState(through(apis[0]!.url), id, ['APPROVED']);
+  expect(await chargesFor(platform, id)).toHaveLength(1);
+  expect(await ledger(platform)).toHaveLength(chargesBefore + 1);
+});
+
+test('when one api is killed -9 in the middle of a burst, then every purchase it accepted is approved through the other', async () => {
+  // Arrange
+  const productId = await createProduct(platform.prisma, { stock: 1000 });
+  const [survivor, victim] = [apis[0]!, apis[1]!];
+  const customers: string[] = [];
+  const accepted: { id: string; by: 'survivor' | 'victim' }[] = [];
+  let killedAt: number | undefined;
+  const KILL_AFTER = 8;
+
+  /** One client lane: distinct purchases one after another, until the api is gone. */
+  async function lane(api: typeof survivor, by: 'survivor' | 'victim'): Promise<void> {
+    for (let n = 0; n < 6; n++) {
+      const body = purchaseBody(productId);
+      customers.push(body.customerId);
+      const res = await post(through(api.url), body).catch(() => undefined);
+      if (!res) return; // the killed api: the request never got an answer
+      expect(res.status).toBe(202);
+      accepted.push({ id: res.json.id as string, by });
+      if (by === 'victim' && accepted.filter((a) => a.by === by).length === KILL_AFTER) {
+        victim.child.kill('SIGKILL');
+        killedAt = Date.now();
+      }
+    }
+  }
+
+  // Act: four lanes into each api.
+  const lanes = [1, 2, 3, 4].flatMap(() => [lane(survivor, 'survivor'), lane(victim, 'victim')]);
+  await Promise.all(lanes);
+  expect(killedAt).toBeDefined();
+  const byVictim = accepted.filter((a) => a.by === 'victim').map((a) => a.id);
+  // Rows the dead api left in the outbox: only the survivor's relay can start them now.
+  const orphans = await platform.prisma.workflowStart.count({
+    where: { purchaseId: { in: byVictim } },
+  });
+
+  // Assert: every purchase written ends APPROVED with one charge, also one the victim
+  // committed but never answered.
+  const rows = await platform.prisma.purchase.findMany({
+    where: { customerId: { in: customers } },
+    select: { id: true },
+  });
+  const ids = rows.map((r) => r.id);
+  expect(ids).toEqual(expect.arrayContaining(accepted.map((a) => a.id)));
+  const done = await Promise.all(
+    ids.map((id) => finalState(through(survivor.url), id, ['APPROVED', 'FAILED'], 90000)),
+  );
+  expect(done.filter((p) => p.status !== 'APPROVED').map((p) => p.id)).toEqual([]);
+  for (const id of ids) expect(await chargesFor(platform, id)).toHaveLength(1);
+  expect(await platform.prisma.workflowStart.count({ where: { purchaseId: { in: ids } } })).toBe(0);
+  expect(byVictim.length).toBeGreaterThanOrEqual(KILL_AFTER);
+  expect(orphans).toBeGreaterThan(0);
+});
