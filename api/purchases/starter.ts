@@ -49,10 +49,12 @@ export type NewStart = Omit<PendingStart, 'attempts' | 'leaseUntil'>;
 /**
  * The outbox row's write, for the purchase's transaction, and the end of its first lease.
  * The input goes in sealed by the starter (`seal`), so the row never holds the card token.
+ * The namespace is the writing api's: only relays whose client starts workflows there
+ * may take the row over.
  */
 export function startWrite(
   db: PrismaClient,
-  start: NewStart,
+  start: NewStart & { namespace: string },
   sealedInput: JsonPayload,
 ): { write: Prisma.PrismaPromise<unknown>; leaseUntil: number } {
   const leaseUntil = Date.now() + LEASE_MS;
@@ -62,6 +64,7 @@ export function startWrite(
         purchaseId: start.purchaseId,
         workflowId: start.workflowId,
         taskQueue: start.taskQueue,
+        namespace: start.namespace,
         input: sealedInput,
         nextAttemptAt: new Date(leaseUntil),
       },
@@ -201,7 +204,7 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
     await probe();
     if (!health?.up) return;
     const due = await prisma.workflowStart.findMany({
-      where: { nextAttemptAt: { lte: new Date() } },
+      where: { namespace: config.TEMPORAL_NAMESPACE, nextAttemptAt: { lte: new Date() } },
       orderBy: { nextAttemptAt: 'asc' },
       take: CONCURRENCY * 4,
     });

@@ -1,16 +1,24 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { createPurchaseBody } from '../../api/purchases/request';
+import { createPurchase } from '../../api/purchases/service';
+import { createWorkflowStarter } from '../../api/purchases/starter';
+import { createLogger } from '../../common/logger';
 import { eventually } from '../config';
+import { freshDatabase } from '../database';
 import { exited, logLine, startService } from '../processes';
 import type { Platform } from './harness';
-import { createProduct, post, purchaseBody, startPlatform } from './harness';
+import { createProduct, idleStarter, post, purchaseBody, startPlatform } from './harness';
 import { chargesFor, finalState, ledger } from './helpers';
 
 /*
  * Two of every stateless service, each its own OS process from dist/: two apis, two
  * process-purchases and two payment-processing workers, on this file's task queues and
  * sandbox. Nothing runs in this process but the sandbox and the clients that check.
+ * The database is this file's own, so only these apis' relays sweep its outbox.
  */
+let db: { url: string; drop: () => Promise<void> };
 let platform: Platform;
 const children: ChildProcessWithoutNullStreams[] = [];
 let apis: { url: string; child: ChildProcessWithoutNullStreams }[];
@@ -19,6 +27,7 @@ let apis: { url: string; child: ChildProcessWithoutNullStreams }[];
 function replicaEnv(): Record<string, string> {
   const c = platform.config;
   return {
+    DATABASE_URL: db.url,
     API_PORT: '0',
     PURCHASES_TASK_QUEUE: c.PURCHASES_TASK_QUEUE,
     PAYMENTS_TASK_QUEUE: c.PAYMENTS_TASK_QUEUE,
@@ -50,7 +59,8 @@ async function startWorker(entry: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  platform = await startPlatform({}, { services: false });
+  db = await freshDatabase();
+  platform = await startPlatform({ DATABASE_URL: db.url }, { services: false });
   const workers = [
     'dist/workers/process-purchases.js',
     'dist/workers/process-purchases.js',
@@ -69,7 +79,13 @@ afterAll(async () => {
   running.forEach((c) => c.kill('SIGTERM'));
   await Promise.all(exits);
   await platform.close();
+  await db.drop();
 });
+
+const logger = createLogger('test', 'silent');
+
+const rowOf = (purchaseId: string) =>
+  platform.prisma.workflowStart.findUniqueOrThrow({ where: { purchaseId } });
 
 /** The platform as seen through one api. */
 const through = (url: string): Platform => ({ ...platform, apiUrl: url });
@@ -148,4 +164,43 @@ test('when one api is killed -9 in the middle of a burst, then every purchase it
   expect(await platform.prisma.workflowStart.count({ where: { purchaseId: { in: ids } } })).toBe(0);
   expect(byVictim.length).toBeGreaterThanOrEqual(KILL_AFTER);
   expect(orphans).toBeGreaterThan(0);
+});
+
+test('when an api of another namespace shares the outbox, then its relay leaves rows of other namespaces alone', async () => {
+  // Arrange: one due row for a namespace no relay here serves, and one for the other api's
+  // namespace, which Temporal does not know, so each of its starts fails and is counted.
+  const productId = await createProduct(platform.prisma);
+  const accept = async (namespace: string): Promise<string> => {
+    const config = { ...platform.config, TEMPORAL_NAMESPACE: namespace };
+    const deps = { ...platform, config, starter: idleStarter(config), logger };
+    const body = createPurchaseBody.parse(purchaseBody(productId));
+    const { purchase } = await createPurchase(deps, 'm_local', randomUUID(), body);
+    await platform.prisma.workflowStart.update({
+      where: { purchaseId: purchase.id },
+      data: { nextAttemptAt: new Date() },
+    });
+    return purchase.id;
+  };
+  const foreign = await accept(`gateway-nobody-${randomUUID().slice(0, 8)}`);
+  const other = await accept(`gateway-other-${randomUUID().slice(0, 8)}`);
+  const connection = await Connection.connect({ address: platform.config.TEMPORAL_ADDRESS });
+  const otherConfig = { ...platform.config, TEMPORAL_NAMESPACE: (await rowOf(other)).namespace };
+  const relay = createWorkflowStarter({
+    prisma: platform.prisma,
+    workflows: new Client({ connection, namespace: otherConfig.TEMPORAL_NAMESPACE }).workflow,
+    connection,
+    config: otherConfig,
+    logger,
+  });
+
+  try {
+    // Act: a second claim of its own row means a sweep ran after both rows were due.
+    await eventually(async () => ((await rowOf(other)).attempts >= 2 ? true : undefined), 30000);
+
+    // Assert
+    expect(await rowOf(foreign)).toMatchObject({ attempts: 0, lastError: null });
+  } finally {
+    await relay.close();
+    await connection.close();
+  }
 });
