@@ -61,6 +61,23 @@ function field(service: string[] | undefined, key: string): string | undefined {
   return undefined;
 }
 
+/** The host ports a service pins to one number, which a second replica could not bind. */
+function fixedHostPorts(service: string[] | undefined): string[] {
+  const fixed: string[] = [];
+  let inPorts = false;
+  for (const line of service ?? []) {
+    if (/^ {4}[^\s-]/.test(line)) inPorts = line.trim() === 'ports:';
+    if (!inPorts) continue;
+    // Short syntax, [ip:][host:]container[/proto]; or long syntax's `published: <port>`.
+    const short = /^ {4}- ([^\s:]+:)?(?:([^\s:]*):)?(\d[\d-]*)(\/\w+)?$/.exec(line);
+    const host = short ? (short[2] ?? (short[1] ? short[1].slice(0, -1) : '')) : undefined;
+    const published = /^\s+published: ['"]?(\S+?)['"]?$/.exec(line)?.[1];
+    const port = published ?? host;
+    if (port && /^\d+$/.test(port)) fixed.push(line.trim());
+  }
+  return fixed;
+}
+
 describe('docker-compose.yml', () => {
   test('when docker-compose validates the file, then it exits 0', async () => {
     // Act: execFile rejects on a non-zero exit, with docker-compose's complaint in stderr.
@@ -109,6 +126,31 @@ describe('docker-compose.yml, as docker-compose resolves it', () => {
       expect(image).toBe(`${repository}:${version}`);
     },
   );
+
+  test.each(['api', 'process-purchases', 'payment-processing', 'search-indexer'])(
+    'when %s is scaled to two replicas, then it has no container_name and no fixed host port',
+    (name) => {
+      // Arrange
+      const service = services.get(name);
+
+      // Act
+      const containerName = field(service, 'container_name');
+      const pinned = fixedHostPorts(service);
+
+      // Assert
+      expect(service).toBeDefined();
+      expect(containerName).toBeUndefined();
+      expect(pinned).toEqual([]);
+    },
+  );
+
+  test('when a service publishes one fixed host port, then the check sees it', () => {
+    // The check above passes vacuously if it cannot read a port: show that it can.
+    expect(fixedHostPorts(services.get('produto'))).toEqual(['- 127.0.0.1:3001:3001/tcp']);
+    expect(fixedHostPorts(['    ports:', '    - 127.0.0.1::3000/tcp', '    - target: 9'])).toEqual(
+      [],
+    );
+  });
 
   test('when the stack pins the Temporal CLI version, then the temporal image is built from that version', async () => {
     // Arrange

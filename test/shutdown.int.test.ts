@@ -1,57 +1,5 @@
-import { spawn } from 'node:child_process';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { TEST_NAMESPACE } from './config';
-
-// These run the compiled services (`npm run build` first; ./stack/stack.sh test does it).
-function start(entry: string, env: Record<string, string>): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, [entry], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'info',
-      TEMPORAL_NAMESPACE: TEST_NAMESPACE,
-      ...env,
-    },
-  });
-}
-
-/** Resolves with the first JSON log line whose msg matches. */
-function logLine(
-  child: ChildProcessWithoutNullStreams,
-  msg: string,
-): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    const timer = setTimeout(
-      () => reject(new Error(`no "${msg}" log line in 30 s: ${buffer}`)),
-      30000,
-    );
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      for (const line of buffer.split('\n')) {
-        try {
-          const parsed = JSON.parse(line) as Record<string, unknown>;
-          if (parsed.msg === msg) {
-            clearTimeout(timer);
-            resolve(parsed);
-          }
-        } catch {
-          // a partial line; wait for the rest
-        }
-      }
-    });
-  });
-}
-
-function exited(
-  child: ChildProcessWithoutNullStreams,
-): Promise<{ code: number | null; ms: number }> {
-  const started = Date.now();
-  return new Promise((resolve) =>
-    child.once('exit', (code) => resolve({ code, ms: Date.now() - started })),
-  );
-}
+import { exited, logLine, startService as start } from './processes';
 
 test('when the sandbox gets SIGTERM with a request in flight, then it finishes that request and exits 0', async () => {
   const child = start('dist/provider-sandbox/main.js', { PROVIDER_SANDBOX_PORT: '0' });

@@ -101,6 +101,7 @@ export async function createPurchase(
     purchaseId: input.purchaseId,
     workflowId,
     taskQueue: deps.config.PURCHASES_TASK_QUEUE,
+    namespace: deps.config.TEMPORAL_NAMESPACE,
     input,
   };
   const sealed = await deps.starter.seal(input);

@@ -51,20 +51,23 @@ export type NewStart = Omit<PendingStart, 'attempts' | 'leaseUntil'>;
 /**
  * The outbox row's insert, for the purchase's transaction, and the end of its first lease.
  * The input goes in sealed by the starter (`seal`), so the row never holds the card token.
+ * The namespace is the writing api's: only relays whose client starts workflows there
+ * may take the row over.
  */
 export function startInsert(
-  start: NewStart,
+  start: NewStart & { namespace: string },
   sealedInput: JsonPayload,
 ): { insert: Statement; leaseUntil: number } {
   const now = Date.now();
   const leaseUntil = now + LEASE_MS;
   const insert = {
-    sql: `INSERT INTO workflow_starts (purchase_id, workflow_id, task_queue, input, next_attempt_at,
-      created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    sql: `INSERT INTO workflow_starts (purchase_id, workflow_id, task_queue, namespace, input,
+      next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     values: [
       start.purchaseId,
       start.workflowId,
       start.taskQueue,
+      start.namespace,
       JSON.stringify(sealedInput),
       new Date(leaseUntil),
       new Date(now),
@@ -240,7 +243,7 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
   async function sweep(): Promise<void> {
     if (!up) return;
     const due = await prisma.workflowStart.findMany({
-      where: { nextAttemptAt: { lte: new Date() } },
+      where: { namespace: config.TEMPORAL_NAMESPACE, nextAttemptAt: { lte: new Date() } },
       orderBy: { nextAttemptAt: 'asc' },
       // What the queue has room for; the rest waits in the table.
       take: Math.min(MAX_QUEUED - queue.length, 200),

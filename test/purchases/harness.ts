@@ -43,11 +43,14 @@ export interface Platform {
 /**
  * The whole purchase path in this process, over the real stack: api and sandbox on
  * port 0, both workers on task queues of their own so nothing else picks up the work.
+ * With `services: false` only the sandbox and the clients run here, for tests that run
+ * the api and the workers as processes of their own; `apiUrl` is then empty.
  */
 export async function startPlatform(
   overrides: Record<string, string> = {},
-  options: { paymentWorker?: boolean; purchasesWorker?: boolean } = {},
+  options: { paymentWorker?: boolean; purchasesWorker?: boolean; services?: boolean } = {},
 ): Promise<Platform> {
+  const services = options.services !== false;
   const logger = createLogger('test', 'error');
   installQuietRuntime();
   const sandboxApp = createSandboxApp(logger, { timeoutAnswerMs: 4000 });
@@ -100,8 +103,8 @@ export async function startPlatform(
       activities: createPaymentActivities({ provider }),
     }),
   );
-  if (options.purchasesWorker !== false) purchasesWorker.start();
-  if (options.paymentWorker !== false) paymentWorker.start();
+  if (services && options.purchasesWorker !== false) purchasesWorker.start();
+  if (services && options.paymentWorker !== false) paymentWorker.start();
   let sandboxUp = true;
 
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
@@ -111,20 +114,18 @@ export async function startPlatform(
     dataConverter: dataConverterFor(config),
   });
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
-  const starter = createWorkflowStarter({
-    prisma,
-    sql,
-    workflows: client.workflow,
-    connection,
-    config,
-    logger,
-  });
-  await starter.ready();
-  const api = await listen(createApiApp({ prisma, sql, starter, config, logger, search }), 0);
+  // Its relay sweeps the outbox, so it too runs only with the services.
+  const starter = services
+    ? createWorkflowStarter({ prisma, sql, workflows: client.workflow, connection, config, logger })
+    : undefined;
+  await starter?.ready();
+  const api = starter
+    ? await listen(createApiApp({ prisma, sql, starter, config, logger, search }), 0)
+    : undefined;
 
   return {
     config,
-    apiUrl: `http://127.0.0.1:${api.port}`,
+    apiUrl: api ? `http://127.0.0.1:${api.port}` : '',
     sandboxUrl,
     prisma,
     sql,
@@ -144,8 +145,8 @@ export async function startPlatform(
       sandboxUp = true;
     },
     close: async () => {
-      await api.close();
-      await starter.close();
+      await api?.close();
+      await starter?.close();
       await purchasesWorker.stop();
       await paymentWorker.stop();
       await workerConnection.close();
