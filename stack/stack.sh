@@ -72,12 +72,15 @@ infra_up() {
   wait_ready mariadb "$READY_TIMEOUT"
   mariadb_init
   wait_ready kafka "$READY_TIMEOUT"
+  # Tables before the connector: its first snapshot reads their schema from the database.
+  # Registered first, it raced the migrations, and a table created during its snapshot
+  # was unknown to it afterwards (the task failed on the first purchase row).
+  (cd "$REPO_ROOT" && node dist/ops/cli.js setup)
   is_running connect || connect_start
   wait_ready connect "$READY_TIMEOUT"
   connectors_register
   wait_ready opensearch "$READY_TIMEOUT"
   wait_ready temporal "$READY_TIMEOUT"
-  (cd "$REPO_ROOT" && node dist/ops/cli.js setup)
 }
 
 build() {

@@ -34,9 +34,15 @@ export interface Pipeline {
 export async function startPipeline(): Promise<Pipeline> {
   const prefix = `it-${randomUUID().slice(0, 8)}-`;
   const prisma = createPrisma(testConfig.DATABASE_URL, 5);
-  await seedLocal(prisma);
-  await registerConnectors(testConfig, CONNECTORS_DIR);
-  await waitForConnector();
+  try {
+    await seedLocal(prisma);
+    await registerConnectors(testConfig, CONNECTORS_DIR);
+    await waitForConnector();
+  } catch (err) {
+    // An open pool would keep jest from exiting after the failure.
+    await prisma.$disconnect();
+    throw err;
+  }
   const engine = createOpenSearchEngine(createOpenSearchClient(testConfig.OPENSEARCH_URL), {
     prefix,
   });
