@@ -1,9 +1,9 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Producer } from 'kafkajs';
-import { Prisma } from '../generated/prisma/client';
+import { SqlError } from 'mariadb';
 import type { Purchase } from '../generated/prisma/client';
-import { withTransaction } from '../common/db';
-import type { PoolConnection, PrismaClient, SqlPool } from '../common/db';
+import { SQL_ERRNO, transact, withTransaction } from '../common/db';
+import type { PoolConnection, PrismaClient, SqlPool, Statement } from '../common/db';
 import type { Logger } from '../common/logger';
 import { allowedFrom, workflowIdFor } from '../workflows/contract';
 import type { Actor, PurchaseInput, PurchaseLine, PurchaseStatus } from '../workflows/contract';
@@ -56,30 +56,11 @@ export function newPurchase(input: PurchaseInput, workflowId: string): NewPurcha
 }
 
 /**
- * The writes of a purchase, its lines and its RECEIVED event, for the caller to run in a
- * transaction. createMany is one INSERT each, where create would read every row back.
+ * The writes of a purchase, its lines and its RECEIVED event, as statements for one
+ * transaction in one round trip (`transact` in common/db.ts): the api's intake, and
+ * shape 2's persistPurchase.
  */
-export function purchaseWrites(
-  db: PrismaClient | Prisma.TransactionClient,
-  row: NewPurchase,
-): Prisma.PrismaPromise<unknown>[] {
-  const { items, metadata, ...purchase } = row;
-  return [
-    db.purchase.createMany({ data: [{ ...purchase, metadata: metadata ?? Prisma.JsonNull }] }),
-    db.purchaseItem.createMany({
-      data: items.map((item, line) => ({ purchaseId: row.id, line, ...item })),
-    }),
-    db.purchaseEvent.createMany({
-      data: [{ purchaseId: row.id, toStatus: 'RECEIVED', createdAt: row.createdAt }],
-    }),
-  ];
-}
-
-/**
- * The same rows as purchaseWrites, as SQL for the api's one-round-trip transaction
- * (`transact` in common/db.ts), where Prisma's CPU per write is the cost.
- */
-export function purchaseInserts(row: NewPurchase): { sql: string; values: unknown[] }[] {
+export function purchaseInserts(row: NewPurchase): Statement[] {
   const { items } = row;
   return [
     {
@@ -388,10 +369,10 @@ export function createPurchaseActivities(deps: PurchaseActivityDeps) {
       const workflowId =
         Context.current().info.workflowExecution?.workflowId ?? workflowIdFor(input.purchaseId);
       try {
-        await prisma.$transaction(purchaseWrites(prisma, newPurchase(input, workflowId)));
+        await transact(sql, purchaseInserts(newPurchase(input, workflowId)));
       } catch (err) {
         // Written in the meantime by another attempt of this step: the same rows.
-        const raced = err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002';
+        const raced = err instanceof SqlError && err.errno === SQL_ERRNO.duplicateKey;
         if (!raced) throw err;
       }
     },
