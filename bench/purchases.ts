@@ -1,241 +1,263 @@
 /*
  * Purchases benchmark against the running stack (a script, not a test):
  *
- *   npm run build && node dist/bench/purchases.js [--count 2000] [--connections 20]
- *     [--replays 2000] [--rate 100] [--rate-seconds 20] [--products 1]
- *     [--keys uuid|prefixed|sequential] [--timeout-minutes 10] [--vegeta <path>]
+ *   npm run build && node dist/bench/purchases.js [--count 400] [--connections 20]
+ *     [--rate 100] [--rate-seconds 30] [--replicas 1,2] [--products 1]
+ *     [--timeout-minutes 30] [--vegeta <path>]
  *
- * Load at a fixed concurrency comes from autocannon's programmatic API, load at a fixed
- * arrival rate from vegeta (./vegeta.ts), the engine ceiling from no-op workers started
- * in this process on task queues of their own. See docs/benchmarks.md.
+ * HTTP load comes from vegeta (./vegeta.ts), the engine's own rate from a bare workflow
+ * on a worker in this process (./engine.ts). The api phases run
+ * once per entry of --replicas: on the stack as it is, then with a second api and a second
+ * of each worker started here (./replicas.ts), the requests alternating between the apis.
+ * See docs/benchmarks.md.
  */
 import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { z } from 'zod';
-import { containsCardNumber } from '../api/purchases/card-data';
 import { hashApiKey } from '../common/auth';
 import { dataConverterFor } from '../common/codec';
 import { loadConfig } from '../common/config';
 import { createPrisma } from '../common/db';
 import type { PrismaClient } from '../common/db';
-import { PURCHASE_STATUSES } from '../workflows/contract';
-import { measureBareWorkflow, measurePurchaseShape, startNoopWorkers } from './engine';
-import type { EngineOptions, EngineRate, NoopWorkers } from './engine';
-import { runLoad } from './http-load';
-import type { LoadRun } from './http-load';
-import { attackAtRate, DEFAULT_VEGETA } from './vegeta';
-import type { RateRun, Target } from './vegeta';
+import { startBareEngine } from './engine';
+import type { BareEngine } from './engine';
+import { startSecondReplicas } from './replicas';
+import type { Replicas } from './replicas';
 import {
+  benchProducts,
   cpuBetween,
   cpuSnapshot,
   log,
   machine,
   parseFlags,
+  purchaseTarget,
   requireLoopback,
   runBench,
+  stackPids,
   summarize,
   throughput,
 } from './support';
-import type { CpuUsage, Deadline, Machine, Summary, Throughput } from './support';
+import type { CpuUsage, Deadline, Summary, Throughput } from './support';
+import { attack, DEFAULT_VEGETA } from './vegeta';
+import type { Pace, RateRun, Target } from './vegeta';
 
-// Every status a purchase rests in: all but the two it passes through.
-const FINAL = PURCHASE_STATUSES.filter((s) => s !== 'RECEIVED' && s !== 'PROCESSING');
-const TARGETS = { postP99Ms: 25, replayP99Ms: 5, ratioOfCeiling: 0.7 };
+const OPEN = new Set(['RECEIVED', 'PROCESSING']);
+const SECOND_API_PORT = 3010;
 
 const flags = z.object({
-  count: z.coerce.number().int().min(1).max(100_000).default(2000),
+  count: z.coerce.number().int().min(1).max(100_000).default(400),
   connections: z.coerce.number().int().min(1).max(1000).default(20),
-  replays: z.coerce.number().int().min(1).max(100_000).default(2000),
-  /** Requests per second, evenly spaced, for the fixed-rate POST, replay and /health runs. */
+  /** Requests per second, evenly spaced, for the fixed-rate phases. */
   rate: z.coerce.number().int().min(1).max(10_000).default(100),
-  'rate-seconds': z.coerce.number().int().min(1).max(600).default(20),
-  vegeta: z.string().min(1).default(DEFAULT_VEGETA),
-  'timeout-minutes': z.coerce.number().min(1).max(120).default(10),
-  /** Spread purchases over this many products; 1 is the hot-row case the issue asks for. */
+  'rate-seconds': z.coerce.number().int().min(1).max(600).default(30),
+  replicas: z
+    .string()
+    .regex(/^[12](,[12])*$/, 'a comma-separated list of 1 and 2')
+    .default('1,2')
+    .transform((s) => s.split(',').map(Number)),
+  /** Spread purchases over this many products; 1 is the hot row. */
   products: z.coerce.number().int().min(1).max(1000).default(1),
-  /**
-   * Idempotency-Key shape: uuid (Stripe's advice), prefixed (`bench-<run>-<name>-<uuid>`)
-   * or sequential (`bench-<run>-<name>-<i>`, like order numbers).
-   */
-  keys: z.enum(['uuid', 'prefixed', 'sequential']).default('uuid'),
+  vegeta: z.string().min(1).default(DEFAULT_VEGETA),
+  'timeout-minutes': z.coerce.number().min(1).max(180).default(30),
   api: z.url().default('http://127.0.0.1:3000'),
   'api-key': z.string().min(1).default('sk_test_local'),
 });
 type Flags = z.infer<typeof flags>;
 
-interface Phase<T> {
-  value: T;
-  cpu: CpuUsage;
+interface Bench {
+  opts: Flags;
+  prisma: PrismaClient;
+  merchantId: string;
+  productIds: string[];
+  runId: string;
+  deadline: Deadline;
 }
 
-const RUN_DIR = join(__dirname, '..', '..', '.stack', 'run');
-
-async function withCpu<T>(run: () => Promise<T>): Promise<Phase<T>> {
-  const before = cpuSnapshot(RUN_DIR);
-  const value = await run();
-  return { value, cpu: cpuBetween(before, cpuSnapshot(RUN_DIR)) };
-}
-
-interface EndToEnd {
-  load: LoadRun;
-  accepted: number;
-  /** 202 responses only; postAll counts every status. */
-  post: Summary;
-  postAll: Summary;
-  acceptedPerSecond: number;
-  statuses: Record<string, number>;
-  approved: Throughput;
-}
-
-interface Settled {
-  statuses: Record<string, number>;
-  /** When each APPROVED purchase got there (its row's last update). */
-  approvedAt: number[];
-  /** False when a best-effort wait stopped first. */
-  complete: boolean;
-}
-
-/**
- * Counts a batch's purchases by status until every one is final and there are at least
- * `accepted` of them (a duration-bound run may stop with requests still in flight). With
- * `stopAt`, gives up quietly at that time instead of failing the run.
- */
-async function waitForFinal(
-  prisma: PrismaClient,
-  merchantId: string,
-  batch: Batch,
-  accepted: number,
-  deadline: Deadline,
-  phase: string,
-  stopAt = Infinity,
-): Promise<Settled> {
-  const where = {
-    merchantId,
-    createdAt: { gte: batch.since },
-    customerId: { startsWith: batch.customerPrefix },
-  };
-  let lastReport = Date.now();
-  for (;;) {
-    const rows = await deadline.race(
-      prisma.purchase.groupBy({ by: ['status'], where, _count: { _all: true } }),
-      phase,
-    );
-    const statuses = Object.fromEntries(rows.map((r) => [r.status, r._count._all]));
-    const final = FINAL.reduce((n, s) => n + (statuses[s] ?? 0), 0);
-    const total = rows.reduce((n, r) => n + r._count._all, 0);
-    const complete = final === total && total >= accepted;
-    if (complete || Date.now() >= stopAt) {
-      const approved = await prisma.purchase.findMany({
-        where: { ...where, status: 'APPROVED' },
-        select: { updatedAt: true },
-      });
-      return { statuses, approvedAt: approved.map((a) => a.updatedAt.getTime()), complete };
-    }
-    if (Date.now() - lastReport > 15_000) {
-      log(`  ${phase}: ${final}/${Math.max(total, accepted)} final ${JSON.stringify(statuses)}`);
-      lastReport = Date.now();
-    }
-    await deadline.sleep(250, phase);
-  }
-}
-
-type KeyStyle = 'uuid' | 'prefixed' | 'sequential';
-
-/**
- * A set of distinct purchases: request i is for customer `${customerPrefix}${i}` (so no
- * two share a fingerprint) under its own Idempotency-Key, shaped by `style`.
- */
+/** Distinct purchases: request i is for its own customer under its own Idempotency-Key. */
 interface Batch {
   customerPrefix: string;
   since: Date;
-  request: (i: number) => { headers: Record<string, string>; body: string };
+  target: (i: number) => Target;
 }
 
-function purchaseBatch(productIds: string[], runId: string, name: string, style: KeyStyle): Batch {
-  const customerPrefix = `cus_bench_${runId}_${name}_`;
+function batch(b: Bench, apis: string[], name: string): Batch {
+  const customerPrefix = `cus_bench_${b.runId}_${name}_`;
   const keys: string[] = [];
-  const keyOf = (i: number): string => {
-    keys[i] ??=
-      style === 'uuid'
-        ? randomUUID()
-        : style === 'prefixed'
-          ? `bench-${runId}-${name}-${randomUUID()}`
-          : `bench-${runId}-${name}-${i}`;
-    return keys[i];
-  };
   return {
     customerPrefix,
     since: new Date(Date.now() - 1000),
-    request: (i) => ({
-      headers: { 'idempotency-key': keyOf(i) },
-      body: JSON.stringify({
-        customerId: `${customerPrefix}${i}`,
-        items: [{ productId: productIds[i % productIds.length], quantity: 1 }],
-        currency: 'BRL',
-        paymentMethod: { type: 'card_token', token: 'tok_visa' },
-      }),
-    }),
+    target: (i) => {
+      keys[i] ??= randomUUID();
+      const productId = b.productIds[i % b.productIds.length]!;
+      const api = apis[i % apis.length]!;
+      return purchaseTarget(api, b.opts['api-key'], keys[i], `${customerPrefix}${i}`, productId);
+    },
   };
 }
 
 /**
- * Products for the run. An id the api's raw-card check would refuse (a UUID whose digits
- * happen to pass Luhn) is retired and replaced, so the benchmark measures purchases.
+ * Waits until every purchase of the batch is final and there are at least `accepted` of
+ * them; gives up quietly at `stopAt`. Returns the statuses and when each APPROVED one got
+ * there (its row's last update).
  */
-async function createProducts(
-  prisma: PrismaClient,
-  runId: string,
-  count: number,
-): Promise<string[]> {
-  const ids: string[] = [];
-  for (let attempt = 0; ids.length < count; attempt++) {
-    const product = await prisma.product.create({
-      data: {
-        sku: `bench-${runId}-${attempt}`,
-        name: `Benchmark product ${runId}`,
-        description: 'created by bench/purchases.ts',
-        priceMinor: 1990,
-        currency: 'BRL',
-        stock: 1_000_000,
-      },
+async function settle(b: Bench, of: Batch, accepted: number, stopAt = Infinity) {
+  const where = { merchantId: b.merchantId, createdAt: { gte: of.since } };
+  const mine = { ...where, customerId: { startsWith: of.customerPrefix } };
+  for (;;) {
+    const rows = await b.prisma.purchase.groupBy({
+      by: ['status'],
+      where: mine,
+      _count: { _all: true },
     });
-    if (containsCardNumber({ productId: product.id })) {
-      log(`product id ${product.id} looks like a card number to the api; using another`);
-      await prisma.product.update({ where: { id: product.id }, data: { active: false } });
-    } else {
-      ids.push(product.id);
+    const statuses = Object.fromEntries(rows.map((r) => [r.status, r._count._all]));
+    const total = rows.reduce((n, r) => n + r._count._all, 0);
+    const open = rows.filter((r) => OPEN.has(r.status)).reduce((n, r) => n + r._count._all, 0);
+    const complete = open === 0 && total >= accepted;
+    if (complete || Date.now() >= stopAt) {
+      const approved = await b.prisma.purchase.findMany({
+        where: { ...mine, status: 'APPROVED' },
+        select: { updatedAt: true, customerId: true },
+      });
+      return { statuses, approved, complete };
     }
+    await b.deadline.sleep(250, `waiting for ${of.customerPrefix} to settle`);
   }
-  return ids;
 }
 
-const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)} ms` : 'n/a');
-const rate = (v: number) => `${v.toFixed(1)}/s`;
-const yes = (met: boolean) => (met ? '**met**' : '**missed**');
+async function withCpu<T>(pids: Map<string, string>, run: () => Promise<T>) {
+  const before = cpuSnapshot(pids);
+  const value = await run();
+  return { value, cpu: cpuBetween(before, cpuSnapshot(pids)) };
+}
+
+interface ApiFigures {
+  replicas: number;
+  solo: Summary;
+  soloReplay: Summary;
+  soloHealth: Summary;
+  posts: RateRun;
+  accepted: number;
+  acceptedPerSecond: number;
+  statuses: Record<string, number>;
+  approved: Throughput;
+  cpu: CpuUsage;
+  fixed: RateRun;
+  replay: RateRun;
+  health: RateRun;
+  drainSeconds: number;
+  drained: boolean;
+}
+
+/** Every api figure of the issue, with `apis` sharing the load. */
+async function apiPhases(b: Bench, apis: string[], pids: Map<string, string>): Promise<ApiFigures> {
+  const { opts, deadline } = b;
+  const n = apis.length;
+  const load = (what: string, of: (i: number) => Target, count: number, pace: Pace) => {
+    log(`  ${what}: ${count} requests, ${JSON.stringify(pace)}`);
+    return attack(opts.vegeta, of, count, pace, deadline, `${what} (${n} replicas)`);
+  };
+
+  // One request at a time: the service time of a new purchase, and below it those of a
+  // replay (the same key again: one indexed query) and of /health (no database at all).
+  const one = { workers: 1 };
+  const solo = batch(b, apis, `solo${n}`);
+  const soloRun = await load('POSTs on 1 connection', solo.target, 50, one);
+  await settle(b, solo, soloRun.byStatus['202'] ?? 0);
+  const soloReplay = await load('replays on 1 connection', () => solo.target(0), 50, one);
+  const health = (i: number): Target => ({
+    method: 'GET',
+    url: `${apis[i % n]!}/health`,
+    headers: {},
+  });
+  const soloHealth = await load('GET /health on 1 connection', health, 50, one);
+
+  // Unthrottled, then every purchase to its end: accepted/s, APPROVED/s and CPU.
+  const e2e = batch(b, apis, `e2e${n}`);
+  const t0 = Date.now();
+  const run = await withCpu(pids, async () => {
+    const posts = await load('end-to-end POSTs', e2e.target, opts.count, {
+      workers: opts.connections,
+    });
+    return { posts, settled: await settle(b, e2e, posts.byStatus['202'] ?? 0) };
+  });
+  const { posts, settled } = run.value;
+  const approved = throughput(
+    t0,
+    settled.approved.map((a) => a.updatedAt.getTime()),
+  );
+  log(`  APPROVED ${approved.perSecond.toFixed(1)}/s ${JSON.stringify(settled.statuses)}`);
+
+  // Fixed arrival rates: replays of one approved purchase, /health, then new purchases.
+  const count = opts.rate * opts['rate-seconds'];
+  const pace = { rate: opts.rate };
+  const sample = settled.approved[0];
+  if (!sample) throw new Error('no purchase was approved; nothing to replay');
+  const replayed = e2e.target(Number(sample.customerId.slice(e2e.customerPrefix.length)));
+  const replay = await load(
+    'replays',
+    (i) => ({ ...replayed, url: apis[i % n]! + '/v1/purchases' }),
+    count,
+    pace,
+  );
+  const healthAtRate = await load('GET /health', health, count, pace);
+  const rated = batch(b, apis, `rate${n}`);
+  const fixed = await load('POSTs', rated.target, count, pace);
+  const drainStart = Date.now();
+  const drained = await settle(
+    b,
+    rated,
+    fixed.byStatus['202'] ?? 0,
+    Date.now() + Math.max(0, deadline.left() - 60_000),
+  );
+  return {
+    replicas: n,
+    solo: summarize(soloRun.okLatencies),
+    posts,
+    accepted: posts.byStatus['202'] ?? 0,
+    acceptedPerSecond: (posts.byStatus['202'] ?? 0) / posts.seconds,
+    statuses: settled.statuses,
+    approved,
+    cpu: run.cpu,
+    fixed,
+    replay,
+    health: healthAtRate,
+    soloReplay: summarize(soloReplay.okLatencies),
+    soloHealth: summarize(soloHealth.okLatencies),
+    drainSeconds: (Date.now() - drainStart) / 1000,
+    drained: drained.complete,
+  };
+}
 
 async function main(opts: Flags, deadline: Deadline): Promise<void> {
   const command = ['node dist/bench/purchases.js', ...process.argv.slice(2)].join(' ');
   const config = loadConfig({ ...process.env, LOG_LEVEL: 'silent' });
-  const apiUrl = new URL(opts.api);
   requireLoopback(config, { '--api': opts.api });
-
-  const startMachine = machine();
   const runId = `${Date.now().toString(36)}${randomUUID().slice(0, 4)}`;
+  const start = machine();
   log(`bench run ${runId}: ${command}`);
-  log(
-    `machine: ${startMachine.cpus} cpus, load ${startMachine.load.map((l) => l.toFixed(2)).join(' ')}`,
-  );
 
   const prisma = createPrisma(config.DATABASE_URL, 4);
   let connection: Connection | undefined;
-  let workers: NoopWorkers | undefined;
+  let engine: BareEngine | undefined;
+  let replicas: Replicas | undefined;
   try {
-    const health = await deadline.race(fetch(new URL('/health', apiUrl)), 'api health check');
-    if (!health.ok) throw new Error(`the api at ${opts.api} answered ${health.status} on /health`);
     const key = await prisma.apiKey.findUnique({ where: { keyHash: hashApiKey(opts['api-key']) } });
     if (!key?.merchantId) throw new Error('--api-key is not a merchant key known to the database');
-    const merchantId = key.merchantId;
+    const b: Bench = {
+      opts,
+      prisma,
+      merchantId: key.merchantId,
+      productIds: await benchProducts(
+        prisma,
+        `bench-${runId}`,
+        opts.products,
+        'bench/purchases.ts',
+      ),
+      runId,
+      deadline,
+    };
+
+    // The engine's own rate first, on a quiet stack; its workers then go away.
     connection = await deadline.race(
       Connection.connect({ address: config.TEMPORAL_ADDRESS }),
       'connecting to Temporal',
@@ -245,276 +267,155 @@ async function main(opts: Flags, deadline: Deadline): Promise<void> {
       namespace: config.TEMPORAL_NAMESPACE,
       dataConverter: dataConverterFor(config),
     });
-
-    const productIds = await createProducts(prisma, runId, opts.products);
-    log(`products ${productIds.join(', ')} (stock 1,000,000 each, BRL)`);
-
-    const url = new URL('/v1/purchases', apiUrl).toString();
-    const auth = { authorization: `Bearer ${opts['api-key']}` };
-
-    // 0. One POST at a time on a quiet stack: the service time, for reference.
-    const soloBatch = purchaseBatch(productIds, runId, 'solo', opts.keys);
-    const soloCount = Math.min(50, opts.count);
-    log(`${soloCount} POSTs on 1 connection...`);
-    const solo = await runLoad(
-      { url, connections: 1, amount: soloCount, headers: auth, body: soloBatch.request },
-      deadline,
-      'single-connection POSTs',
+    engine = await deadline.race(
+      startBareEngine(client, config, runId, deadline),
+      'starting the bare worker',
     );
-    await waitForFinal(
-      prisma,
-      merchantId,
-      soloBatch,
-      solo.byStatus['202'] ?? 0,
-      deadline,
-      'waiting for the single-connection purchases',
+    await engine.measure('warmup', 20, opts.connections);
+    log(`bare workflow x${opts.count}...`);
+    const bare = await withCpu(stackPids(), () =>
+      engine!.measure('run', opts.count, opts.connections),
     );
+    await engine.close();
+    engine = undefined;
 
-    // 1. Engine ceiling first, while the stack is quiet; then its workers go away.
-    log('starting no-op workers (bundling the workflow code)...');
-    workers = await deadline.race(startNoopWorkers(config, runId), 'starting no-op workers');
-    const engine: EngineOptions = {
-      client,
-      config,
-      workers,
-      runId,
-      count: opts.count,
-      concurrency: opts.connections,
-      deadline,
-    };
-    const warmup = Math.min(20, opts.count);
-    // Warm-up; the bare one goes one start at a time, which times a start on a quiet engine.
-    const quietStart = (await measureBareWorkflow(engine, 'warmup', warmup, 1)).start;
-    await measurePurchaseShape(engine, 'warmup', warmup);
-    log(`bare no-op workflow x${opts.count}...`);
-    const bare = await withCpu(() => measureBareWorkflow(engine, 'run'));
-    log(`  ${rate(bare.value.perSecond)}`);
-    log(`no-op purchase workflow x${opts.count}...`);
-    const ceiling = await withCpu(() => measurePurchaseShape(engine, 'run'));
-    log(`  ${rate(ceiling.value.perSecond)} ${JSON.stringify(ceiling.value.results)}`);
-    await workers.close();
-    workers = undefined;
-
-    // 2. End to end through the running api and workers.
-    const batch = purchaseBatch(productIds, runId, 'e2e', opts.keys);
-    log(`end to end: ${opts.count} POSTs, ${opts.connections} connections...`);
-    const e2e = await withCpu(async (): Promise<EndToEnd> => {
-      const t0 = Date.now();
-      const load = await runLoad(
-        {
-          url,
-          connections: opts.connections,
-          amount: opts.count,
-          headers: auth,
-          body: batch.request,
-        },
-        deadline,
-        'end-to-end POSTs',
-      );
-      const accepted = load.byStatus['202'] ?? 0;
-      log(`  accepted ${accepted} in ${load.seconds.toFixed(1)} s; waiting for final states...`);
-      const final = await waitForFinal(
-        prisma,
-        merchantId,
-        batch,
-        accepted,
-        deadline,
-        'waiting for APPROVED',
-      );
-      return {
-        load,
-        accepted,
-        post: summarize(load.okLatencies),
-        postAll: summarize(load.latencies),
-        acceptedPerSecond: accepted / load.seconds,
-        statuses: final.statuses,
-        approved: throughput(t0, final.approvedAt),
-      };
-    });
-    log(`  ${rate(e2e.value.approved.perSecond)} APPROVED ${JSON.stringify(e2e.value.statuses)}`);
-
-    // 3. Replays of one accepted key (a failed one would create its purchase instead):
-    // answered from the database, no workflow start.
-    log(`replay: ${opts.replays} POSTs of one key...`);
-    const sample = await prisma.purchase.findFirst({
-      where: {
-        merchantId,
-        createdAt: { gte: batch.since },
-        status: 'APPROVED',
-        customerId: { startsWith: batch.customerPrefix },
-      },
-      select: { customerId: true },
-    });
-    if (!sample) throw new Error('no purchase was approved; nothing to replay');
-    const first = batch.request(Number(sample.customerId.slice(batch.customerPrefix.length)));
-    const replayRun = (connections: number, amount: number) =>
-      runLoad(
-        { url, connections, amount, headers: { ...auth, ...first.headers }, body: first.body },
-        deadline,
-        'replays',
-      );
-    // One connection first: the service time, with no queueing in front of it.
-    const replaySolo = await replayRun(1, Math.min(200, opts.replays));
-    const replay = await withCpu(() => replayRun(opts.connections, opts.replays));
-    const replayLatency = summarize(replay.value.okLatencies);
-    log(
-      `  p99 ${ms(replayLatency.p99)}; replayed ${replay.value.replayed}/${replay.value.latencies.length}`,
-    );
-
-    // 4. Fixed arrival rates (vegeta): replays, then /health as the floor of this machine
-    // and this HTTP stack at that moment, then new purchases for the POST target.
-    const rateCount = opts.rate * opts['rate-seconds'];
-    const atRate = (what: string, target: (i: number) => Target) => {
-      log(`fixed rate: ${rateCount} ${what} at ${opts.rate}/s...`);
-      return withCpu(() =>
-        attackAtRate(opts.vegeta, target, rateCount, opts.rate, deadline, `fixed-rate ${what}`),
-      );
-    };
-    const post = (req: { headers: Record<string, string>; body: string }): Target => ({
-      method: 'POST',
-      url,
-      headers: { ...auth, 'content-type': 'application/json', ...req.headers },
-      body: req.body,
-    });
-    const replayAtRate = await atRate('replays', () => post(first));
-    const healthAtRate = await atRate('GET /health', () => ({
-      method: 'GET',
-      url: new URL('/health', apiUrl).toString(),
-      headers: {},
-    }));
-    const rateBatch = purchaseBatch(productIds, runId, 'rate', opts.keys);
-    const fixed = await atRate('POSTs', (i) => post(rateBatch.request(i)));
-    const fixedLatency = summarize(fixed.value.okLatencies);
-    log(`  p99 ${ms(fixedLatency.p99)} over ${fixedLatency.n} responses`);
-    // Let those purchases settle so the shared stack is left quiet; best effort, bounded.
-    log('waiting for the fixed-rate purchases to settle...');
-    const drainStart = Date.now();
-    const drained = await waitForFinal(
-      prisma,
-      merchantId,
-      rateBatch,
-      fixed.value.byStatus['202'] ?? 0,
-      deadline,
-      'waiting for the fixed-rate purchases',
-      Date.now() + Math.max(0, deadline.left() - 20_000),
-    );
-    const drainSeconds = (Date.now() - drainStart) / 1000;
-
-    const endMachine = machine();
-    process.stdout.write(
-      report({
-        command,
-        opts,
-        startMachine,
-        endMachine,
-        bare: bare.value,
-        ceiling,
-        e2e,
-        replay,
-        replayLatency,
-        replaySolo,
-        solo,
-        quietStart,
-        fixed,
-        fixedLatency,
-        replayAtRate,
-        healthAtRate,
-        drained,
-        drainSeconds,
-      }),
-    );
+    const figures: ApiFigures[] = [];
+    for (const n of opts.replicas) {
+      log(`api phases with ${n} replica${n > 1 ? 's' : ''}`);
+      if (n === 2) {
+        replicas = await startSecondReplicas(SECOND_API_PORT, deadline);
+        figures.push(await apiPhases(b, [opts.api, replicas.apiUrl], stackPids(replicas.pids)));
+        await replicas.stop();
+        replicas = undefined;
+      } else {
+        figures.push(await apiPhases(b, [opts.api], stackPids()));
+      }
+    }
+    process.stdout.write(report(command, opts, { bare, figures, start, end: machine() }));
   } finally {
-    await workers?.close().catch((err: unknown) => log(`closing workers: ${String(err)}`));
+    await replicas?.stop();
+    await engine?.close().catch((err: unknown) => log(`closing the bare worker: ${String(err)}`));
     await connection?.close().catch((err: unknown) => log(`closing Temporal: ${String(err)}`));
     await prisma.$disconnect();
   }
 }
 
-interface ReportInput {
-  command: string;
-  opts: Flags;
-  startMachine: Machine;
-  endMachine: Machine;
-  bare: EngineRate;
-  ceiling: Phase<EngineRate>;
-  e2e: Phase<EndToEnd>;
-  replay: Phase<LoadRun>;
-  replayLatency: Summary;
-  replaySolo: LoadRun;
-  solo: LoadRun;
-  quietStart: Summary;
-  fixed: Phase<RateRun>;
-  fixedLatency: Summary;
-  replayAtRate: Phase<RateRun>;
-  healthAtRate: Phase<RateRun>;
-  drained: Settled;
-  drainSeconds: number;
+const ms = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)} ms` : 'n/a');
+const perS = (v: number) => `${v.toFixed(1)}/s`;
+const verdict = (met: boolean) => (met ? '**met**' : '**missed**');
+
+interface Results {
+  bare: { value: Throughput; cpu: CpuUsage };
+  figures: ApiFigures[];
+  start: ReturnType<typeof machine>;
+  end: ReturnType<typeof machine>;
 }
 
-function report(r: ReportInput): string {
-  const e = r.e2e.value;
-  const ratio = e.approved.perSecond / r.ceiling.value.perSecond;
-  const p99Ratio = e.approved.p99PerSecond / r.ceiling.value.p99PerSecond;
-  const tp = (t: Throughput) =>
-    `${rate(t.perSecond)} (${t.count} in ${t.seconds.toFixed(1)} s; to the 99th percentile ${rate(t.p99PerSecond)})`;
-  const fixedMet = r.fixedLatency.p99 <= TARGETS.postP99Ms;
-  const ratioMet = ratio >= TARGETS.ratioOfCeiling;
-  const replayFixed = summarize(r.replayAtRate.value.okLatencies);
-  const health = summarize(r.healthAtRate.value.okLatencies);
-  const replayMet = replayFixed.p99 <= TARGETS.replayP99Ms;
-  const solo = summarize(r.replaySolo.okLatencies);
-  const soloPost = summarize(r.solo.okLatencies);
-  const c = r.opts.connections;
-  const load = (m: Machine) => m.load.map((l) => l.toFixed(2)).join(' / ');
-  const statuses = (s: Record<string, number>) =>
-    Object.entries(s)
-      .map(([k, v]) => `${k} ${v}`)
-      .join(', ');
-  const non202 = (run: Pick<LoadRun, 'byStatus' | 'errors'>) =>
-    Object.entries(run.byStatus)
-      .filter(([code]) => code !== '202')
-      .map(([code, n]) => `${n}×${code}`)
-      .concat(run.errors > 0 ? [`${run.errors} errors`] : [])
-      .join(', ') || 'none';
-  const cpu = (u: CpuUsage) =>
+function report(command: string, opts: Flags, r: Results): string {
+  const bare = r.bare.value.perSecond;
+  const rows: [string, (f: ApiFigures) => string, string, ((f: ApiFigures) => boolean)?][] = [
+    [
+      `bare workflow, ${opts.count} at ${opts.connections} in flight (measured once)`,
+      () => perS(bare),
+      'reference',
+    ],
+    [
+      'APPROVED/s end to end (first POST → last APPROVED)',
+      (f) =>
+        `${perS(f.approved.perSecond)} (${((f.approved.perSecond / bare) * 100).toFixed(0)} % of bare)`,
+      '≥ 50 % of bare',
+      (f) => f.approved.perSecond >= bare / 2,
+    ],
+    [
+      'POST p50 / p99, 1 connection (50 POSTs)',
+      (f) => `${ms(f.solo.p50)} / ${ms(f.solo.p99)}`,
+      'p50 ≤ 5 ms',
+      (f) => f.solo.p50 <= 5,
+    ],
+    [
+      'replay p50 / p99, 1 connection',
+      (f) => `${ms(f.soloReplay.p50)} / ${ms(f.soloReplay.p99)}`,
+      '',
+    ],
+    [
+      'GET /health p50 / p99, 1 connection',
+      (f) => `${ms(f.soloHealth.p50)} / ${ms(f.soloHealth.p99)}`,
+      '',
+    ],
+    [
+      `accepted/s unthrottled, ${opts.connections} connections (${opts.count} POSTs)`,
+      (f) => `${perS(f.acceptedPerSecond)} (${f.accepted} accepted)`,
+      '≥ 300/s',
+      (f) => f.acceptedPerSecond >= 300,
+    ],
+    [
+      `POST p50 / p99 at a fixed ${opts.rate}/s for ${opts['rate-seconds']} s`,
+      (f) => pair(f.fixed),
+      'p99 ≤ 25 ms',
+      (f) => summarize(f.fixed.okLatencies).p99 <= 25,
+    ],
+    [
+      'backlog of those purchases drained after the last POST',
+      (f) => `${f.drainSeconds.toFixed(1)} s${f.drained ? '' : ' (not all final)'}`,
+      '',
+    ],
+    [`replay p50 / p99 at ${opts.rate}/s`, (f) => pair(f.replay), ''],
+    [`GET /health p50 / p99 at ${opts.rate}/s (the HTTP floor)`, (f) => pair(f.health), ''],
+    [
+      'replay p99 ÷ GET /health p99',
+      (f) => `${ratio(f).toFixed(2)}×`,
+      '≤ 1.5×',
+      (f) => ratio(f) <= 1.5,
+    ],
+    ['end-to-end outcomes', (f) => JSON.stringify(f.statuses), ''],
+    ['other answers (all phases)', (f) => others(f), ''],
+    ['machine busy, end to end', (f) => `${(f.cpu.machineBusy * 100).toFixed(0)} %`, ''],
+  ];
+  const names = r.figures.map((f) => `${f.replicas} replica${f.replicas > 1 ? 's' : ''}`);
+  const table = [
+    `| measure | ${names.join(' | ')} | target |`,
+    `|---|${names.map(() => '---|').join('')}---|`,
+    ...rows.map(([name, value, target, met]) => {
+      const cells = r.figures.map((f) => value(f) + (met ? ` ${verdict(met(f))}` : ''));
+      return `| ${name} | ${cells.join(' | ')} | ${target} |`;
+    }),
+  ].join('\n');
+  const cpu = (u: CpuUsage, per: number) =>
     u.processes
-      .slice(0, 7)
-      .map((p) => `${p.name} ${p.cores.toFixed(2)}`)
+      .filter((p) => p.cpuSeconds * 1000 >= per * 0.5)
+      .map((p) => `${p.name} ${((p.cpuSeconds * 1000) / per).toFixed(1)}`)
       .join(', ') +
-    `, everything else on the machine ${u.otherCores.toFixed(2)}` +
-    ` (machine ${(u.machineBusy * 100).toFixed(0)}% busy, ${(u.machineSteal * 100).toFixed(0)}% steal)`;
+    `; the whole machine ${((u.machineBusy * u.seconds * r.start.cpus * 1000) / per).toFixed(1)}`;
+  const cpuLines = [
+    `- CPU ms per bare workflow: ${cpu(r.bare.cpu, r.bare.value.count)}.`,
+    ...r.figures.map(
+      (f) =>
+        `- CPU ms per purchase end to end, ${f.replicas} replica(s): ${cpu(f.cpu, f.accepted)}.`,
+    ),
+  ];
+  const load = (m: Results['start']) => m.load.map((l) => l.toFixed(2)).join(' / ');
+  return `${table}
 
-  return `
-| measure | result | target | verdict |
-| --- | --- | --- | --- |
-| accepted/s (${e.accepted} accepted of ${r.opts.count} POSTs, ${c} connections, unthrottled, ${r.opts.products} product${r.opts.products > 1 ? 's' : ''}, ${r.opts.keys} keys) | ${rate(e.acceptedPerSecond)} | | |
-| POST latency p50 / p99 of the 202s, same run | ${ms(e.post.p50)} / ${ms(e.post.p99)} | | |
-| POST latency p50 / p99, 1 connection on a quiet stack (${soloPost.n} POSTs; service time, for reference) | ${ms(soloPost.p50)} / ${ms(soloPost.p99)} | | |
-| APPROVED/s end to end (first POST → last APPROVED) | ${tp(e.approved)} | | |
-| engine ceiling: purchase workflow, ${r.opts.count} starts at ${c} in flight, 9 no-op activities on 2 queues | ${tp(r.ceiling.value)} | | |
-| bare no-op workflow, for reference | ${tp(r.bare)} | | |
-| Temporal start call p50 / p99: one at a time (${r.quietStart.n}); ${c} in flight, purchase workflow (${r.ceiling.value.start.n}) | ${ms(r.quietStart.p50)} / ${ms(r.quietStart.p99)}; ${ms(r.ceiling.value.start.p50)} / ${ms(r.ceiling.value.start.p99)} | | |
-| APPROVED/s ÷ engine ceiling | ${(ratio * 100).toFixed(0)}% (to the 99th percentile ${(p99Ratio * 100).toFixed(0)}%) | ≥ ${TARGETS.ratioOfCeiling * 100}% | ${yes(ratioMet)} |
-| POST p50 / p99 at a fixed ${r.opts.rate} req/s, evenly spaced (vegeta; ${r.fixedLatency.n} accepted, ${rate(r.fixed.value.achieved)} achieved) | ${ms(r.fixedLatency.p50)} / ${ms(r.fixedLatency.p99)} | p99 ≤ ${TARGETS.postP99Ms} ms | ${yes(fixedMet)} |
-| idempotent replay p50 / p99 at a fixed ${r.opts.rate} req/s, evenly spaced (vegeta; ${replayFixed.n} replays) | ${ms(replayFixed.p50)} / ${ms(replayFixed.p99)} | p99 ≤ ${TARGETS.replayP99Ms} ms | ${yes(replayMet)} |
-| GET /health p50 / p99 at the same rate, just before (the floor of this machine and HTTP stack) | ${ms(health.p50)} / ${ms(health.p99)} | | |
-| idempotent replay p50 / p99 (${r.replayLatency.n} POSTs of one key, ${c} connections, unthrottled; ${rate(r.replayLatency.n / r.replay.value.seconds)}) | ${ms(r.replayLatency.p50)} / ${ms(r.replayLatency.p99)} | | |
-| idempotent replay p50 / p99, 1 connection (${solo.n} POSTs; service time, for reference) | ${ms(solo.p50)} / ${ms(solo.p99)} | | |
-
-Targets: POST p99 ≤ ${TARGETS.postP99Ms} ms at ${r.opts.rate} req/s ${yes(fixedMet)}; end to end ≥ ${TARGETS.ratioOfCeiling * 100}% of the engine ceiling ${yes(ratioMet)}; replay p99 ≤ ${TARGETS.replayP99Ms} ms ${yes(replayMet)}.
-
-- Outcomes of the end-to-end purchases: ${statuses(e.statuses)}; responses other than 202: ${non202(e.load)}; p50 / p99 over every response ${ms(e.postAll.p50)} / ${ms(e.postAll.p99)}.
-- Replays answered \`Idempotent-Replayed: true\`: ${r.replay.value.replayed} of ${r.replayLatency.n} unthrottled, ${r.replayAtRate.value.replayed} of ${replayFixed.n} at the fixed rate; other than 202: ${non202(r.replay.value)}; ${non202(r.replayAtRate.value)}.
-- Fixed-rate POSTs: other than 202: ${non202(r.fixed.value)}; vegeta sends on schedule with as many workers as it needs (an open model), so a slow answer does not hold back the requests behind it. Its purchases ${r.drained.complete ? 'were all final' : 'were still not all final'} ${r.drainSeconds.toFixed(1)} s after the last POST (${statuses(r.drained.statuses)}).
-- Max latency: POST ${ms(e.post.max)}, fixed rate ${ms(r.fixedLatency.max)}, replay ${ms(r.replayLatency.max)}.
-- CPU in cores by process, end to end: ${cpu(r.e2e.cpu)}.
-- CPU in cores by process, engine ceiling: ${cpu(r.ceiling.cpu)}.
-- CPU in cores by process, replays: ${cpu(r.replay.cpu)}.
-- CPU in cores by process, fixed-rate POSTs: ${cpu(r.fixed.cpu)}.
-- CPU in cores by process, fixed-rate replays: ${cpu(r.replayAtRate.cpu)}.
-- Machine: ${r.startMachine.cpus} × ${r.startMachine.cpuModel}, ${r.startMachine.memoryGiB} GiB, Node ${r.startMachine.node}; load average (1/5/15 min) ${load(r.startMachine)} at the start, ${load(r.endMachine)} at the end.
-- Command: \`${r.command}\`
+${cpuLines.join('\n')}
+- Machine: ${r.start.cpus} × ${r.start.cpuModel}, ${r.start.memoryGiB} GiB, Node ${r.start.node}; load average ${load(r.start)} at the start, ${load(r.end)} at the end.
+- Command: \`${command}\`
 `;
+}
+
+function pair(run: RateRun): string {
+  const s = summarize(run.okLatencies);
+  return `${ms(s.p50)} / ${ms(s.p99)}`;
+}
+
+function ratio(f: ApiFigures): number {
+  return summarize(f.replay.okLatencies).p99 / summarize(f.health.okLatencies).p99;
+}
+
+function others(f: ApiFigures): string {
+  const odd = [f.posts, f.fixed, f.replay, f.health].flatMap((run) =>
+    Object.entries(run.byStatus).filter(([code]) => !code.startsWith('2')),
+  );
+  return odd.map(([code, n]) => `${n}×${code}`).join(', ') || 'none';
 }
 
 runBench(

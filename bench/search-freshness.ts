@@ -27,7 +27,6 @@ import {
   ms,
   percentile,
   PRODUCTS_ALIAS,
-  RUN_DIR,
 } from './search-support';
 import type { IndexerHandle } from './search-support';
 import {
@@ -39,6 +38,7 @@ import {
   requireLoopback,
   runBench,
   runPool,
+  stackPids,
 } from './support';
 import type { CpuUsage, Deadline } from './support';
 
@@ -106,7 +106,7 @@ async function main(opts: Flags, deadline: Deadline): Promise<void> {
     const timedOut: string[] = [];
     let next = 0;
     log(`${opts.warmup} warm-up updates, then ${opts.updates} measured, ${lanes.length} lanes...`);
-    const before = cpuSnapshot(RUN_DIR);
+    const before = cpuSnapshot(stackPids());
     let t0 = performance.now();
     await runPool(
       lanes.length,
@@ -134,7 +134,7 @@ async function main(opts: Flags, deadline: Deadline): Promise<void> {
       'updating and polling',
     );
     const seconds = (performance.now() - t0) / 1000;
-    const cpu = cpuBetween(before, cpuSnapshot(RUN_DIR));
+    const cpu = cpuBetween(before, cpuSnapshot(stackPids()));
     process.stdout.write(
       report({
         command,

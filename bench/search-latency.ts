@@ -32,9 +32,7 @@ import {
   machineTable,
   ms,
   percentile,
-  processCpuSeconds,
   PRODUCTS_ALIAS,
-  RUN_DIR,
 } from './search-support';
 import type { IndexerHandle } from './search-support';
 import {
@@ -45,6 +43,7 @@ import {
   parseFlags,
   requireLoopback,
   runBench,
+  stackPids,
 } from './support';
 import type { CpuUsage, Deadline } from './support';
 
@@ -149,18 +148,13 @@ async function main(opts: Flags, deadline: Deadline): Promise<void> {
       await load(produto.url, opts, opts['warmup-seconds'], deadline);
     }
     log(`measuring: ${opts.connections} connections for ${opts.seconds} s...`);
-    const before = cpuSnapshot(RUN_DIR);
-    const childBefore = produto.pid === undefined ? undefined : processCpuSeconds(produto.pid);
+    // produto is not in the stack's pid files when the benchmark started it.
+    const pids = stackPids(
+      new Map(produto.pid === undefined ? [] : [['produto (benchmark)', String(produto.pid)]]),
+    );
+    const before = cpuSnapshot(pids);
     const run = await load(produto.url, opts, opts.seconds, deadline);
-    const cpu = cpuBetween(before, cpuSnapshot(RUN_DIR));
-    const childAfter = produto.pid === undefined ? undefined : processCpuSeconds(produto.pid);
-    if (childBefore !== undefined && childAfter !== undefined) {
-      // Not in the stack's pid files: listed by hand and taken out of "everything else".
-      const cores = (childAfter - childBefore) / cpu.seconds;
-      cpu.processes.push({ name: 'produto (started by the benchmark)', cores });
-      cpu.processes.sort((a, b) => b.cores - a.cores);
-      cpu.otherCores = Math.max(0, cpu.otherCores - cores);
-    }
+    const cpu = cpuBetween(before, cpuSnapshot(pids));
     process.stdout.write(
       report({
         command,

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Client } from '@opensearch-project/opensearch';
 import pino from 'pino';
 import type { Config } from '../common/config';
@@ -17,7 +15,6 @@ export const PRODUCTS_ALIAS = 'products';
 /** The stack's indexer group: an in-process stand-in resumes where the app left off. */
 export const INDEXER_GROUP = 'search-indexer';
 export const CONNECTOR = 'gateway-mariadb';
-export const RUN_DIR = join(__dirname, '..', '..', '.stack', 'run');
 
 /** Fails with a clear message when the source connector or the products alias is missing. */
 export async function checkPipeline(
@@ -91,18 +88,6 @@ export async function ensureIndexer(config: Config, deadline: Deadline): Promise
       await engine.close();
     },
   };
-}
-
-/** CPU seconds a process has used so far (utime + stime), or undefined once it is gone. */
-export function processCpuSeconds(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(rest[11]) + Number(rest[12])) / 100;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Nearest-rank percentile of unsorted samples. */

@@ -9,13 +9,22 @@
  * each process after warm-up and at the end, and what was lost. See docs/benchmarks.md.
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { loadConfig } from '../common/config';
 import { createPrisma } from '../common/db';
-import { log, machine, parseFlags, requireLoopback, runBench, summarize } from './support';
-import { attackAtRate, DEFAULT_VEGETA } from './vegeta';
+import {
+  benchProducts,
+  log,
+  machine,
+  parseFlags,
+  purchaseTarget,
+  requireLoopback,
+  runBench,
+  stackPids,
+  summarize,
+} from './support';
+import { attack, DEFAULT_VEGETA } from './vegeta';
 
 const flags = z.object({
   rate: z.coerce.number().int().min(1).max(1000),
@@ -25,18 +34,15 @@ const flags = z.object({
   vegeta: z.string().min(1).default(DEFAULT_VEGETA),
 });
 
-const RUN_DIR = join(__dirname, '..', '..', '.stack', 'run');
-
-/** Resident set size in MiB of every process the stack started (its pid files). */
+/** Resident set size in MiB of every process the stack started. */
 function rssByProcess(): Record<string, number> {
   const rss: Record<string, number> = {};
-  for (const file of readdirSync(RUN_DIR).filter((f) => f.endsWith('.pid'))) {
+  for (const [name, pid] of stackPids()) {
     try {
-      const pid = readFileSync(join(RUN_DIR, file), 'utf8').trim();
       const kib = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-      if (kib) rss[file.replace(/\.pid$/, '')] = Number(kib) / 1024;
+      if (kib) rss[name] = Number(kib) / 1024;
     } catch {
-      // Stopped between the listing and the read.
+      // Stopped since the listing.
     }
   }
   return rss;
@@ -50,16 +56,7 @@ runBench(
     requireLoopback(config, { api: o.api });
     const prisma = createPrisma(config.DATABASE_URL, 2);
     const run = randomUUID().slice(0, 8);
-    const product = await prisma.product.create({
-      data: {
-        sku: `soak-${run}`,
-        name: `Soak ${run}`,
-        description: 'created by bench/soak.ts',
-        priceMinor: 1990,
-        currency: 'BRL',
-        stock: 10_000_000,
-      },
-    });
+    const [productId = ''] = await benchProducts(prisma, `soak-${run}`, 1, 'bench/soak.ts');
     const count = Math.round(o.rate * o.minutes * 60);
     log(`soak ${run}: ${count} POSTs at ${o.rate}/s; ${JSON.stringify(machine())}`);
 
@@ -69,30 +66,17 @@ runBench(
       () => samples.push({ at: Date.now(), rss: rssByProcess() }),
       10_000,
     );
-    const attack = await attackAtRate(
+    const attacked = await attack(
       o.vegeta,
-      (i) => ({
-        method: 'POST',
-        url: `${o.api}/v1/purchases`,
-        headers: {
-          authorization: 'Bearer sk_test_local',
-          'content-type': 'application/json',
-          'idempotency-key': randomUUID(),
-        },
-        body: JSON.stringify({
-          customerId: `cus_soak_${run}_${i}`,
-          items: [{ productId: product.id, quantity: 1 }],
-          currency: 'BRL',
-          paymentMethod: { type: 'card_token', token: 'tok_visa' },
-        }),
-      }),
+      (i) =>
+        purchaseTarget(o.api, 'sk_test_local', randomUUID(), `cus_soak_${run}_${i}`, productId),
       count,
-      o.rate,
+      { rate: o.rate },
       deadline,
       'soak',
     );
     clearInterval(sampler);
-    const accepted = attack.byStatus['202'] ?? 0;
+    const accepted = attacked.byStatus['202'] ?? 0;
     const where = { customerId: { startsWith: `cus_soak_${run}_` } };
     for (;;) {
       const open = await prisma.purchase.count({
@@ -125,8 +109,8 @@ runBench(
     console.log(
       [
         `- Command: \`node dist/bench/soak.js --rate ${o.rate} --minutes ${o.minutes} --warmup-minutes ${o['warmup-minutes']}\``,
-        `- POSTs: ${count} at ${attack.achieved.toFixed(1)}/s achieved; answers ${JSON.stringify(attack.byStatus)}; errors ${attack.errors}`,
-        `- POST p50 / p99 of the 202s: ${summarize(attack.okLatencies).p50.toFixed(1)} / ${summarize(attack.okLatencies).p99.toFixed(1)} ms`,
+        `- POSTs: ${count} at ${attacked.achieved.toFixed(1)}/s achieved; answers ${JSON.stringify(attacked.byStatus)}; errors ${attacked.errors}`,
+        `- POST p50 / p99 of the 202s: ${summarize(attacked.okLatencies).p50.toFixed(1)} / ${summarize(attacked.okLatencies).p99.toFixed(1)} ms`,
         `- Purchases: ${rows.length} rows for ${accepted} accepted; ${JSON.stringify(byStatus)}; backlog drained ${drained.toFixed(0)} s after the last POST`,
         `- POST → APPROVED p50 / p99 / max: ${toApproved.p50.toFixed(0)} / ${toApproved.p99.toFixed(0)} / ${toApproved.max.toFixed(0)} ms`,
         `- RSS after ${o['warmup-minutes']} min warm-up → at the end: ${growth.join('; ')}`,

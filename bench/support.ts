@@ -3,7 +3,10 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { z } from 'zod';
+import { containsCardNumber } from '../api/purchases/card-data';
 import type { Config } from '../common/config';
+import type { PrismaClient } from '../common/db';
+import type { Target } from './vegeta';
 
 export class DeadlineExceeded extends Error {}
 
@@ -102,25 +105,12 @@ export interface Throughput {
   /** From t0 to the last completion. */
   seconds: number;
   perSecond: number;
-  /** The same up to the 99th percentile completion, so one straggler shows as such. */
-  p99Seconds: number;
-  p99PerSecond: number;
 }
 
-/** Completions per second from t0 (epoch ms) to the last and to the 99th percentile completion. */
+/** Completions per second from t0 (epoch ms) to the last completion. */
 export function throughput(t0: number, completions: number[]): Throughput {
-  const sorted = [...completions].sort((a, b) => a - b);
-  const count = sorted.length;
-  const seconds = ((sorted[count - 1] ?? t0) - t0) / 1000;
-  const k = Math.max(1, Math.ceil(count * 0.99));
-  const p99Seconds = ((sorted[k - 1] ?? t0) - t0) / 1000;
-  return {
-    count,
-    seconds,
-    perSecond: count / seconds,
-    p99Seconds,
-    p99PerSecond: k / p99Seconds,
-  };
+  const seconds = (Math.max(t0, ...completions) - t0) / 1000;
+  return { count: completions.length, seconds, perSecond: completions.length / seconds };
 }
 
 export interface Machine {
@@ -155,21 +145,36 @@ export interface CpuSnapshot {
 
 const CLOCK_TICKS = 100;
 
-export function cpuSnapshot(runDir: string): CpuSnapshot {
-  const byProcess = new Map<string, number>();
-  const seen = new Set<string>();
-  let names: string[] = [];
+export const RUN_DIR = join(__dirname, '..', '..', '.stack', 'run');
+
+/** Name to pid of every process the stack started (its pid files), and of `extra`. */
+export function stackPids(extra: ReadonlyMap<string, string> = new Map()): Map<string, string> {
+  const pids = new Map<string, string>();
+  let files: string[] = [];
   try {
-    names = readdirSync(runDir).filter((f) => f.endsWith('.pid'));
+    files = readdirSync(RUN_DIR).filter((f) => f.endsWith('.pid'));
   } catch {
-    // No pid files (a stack started some other way): only the machine totals are kept.
+    // No pid files (a stack started some other way).
   }
-  for (const file of names.sort()) {
-    const pid = readPid(join(runDir, file));
-    if (!pid || seen.has(pid)) continue;
-    seen.add(pid);
+  for (const file of files.sort()) {
+    try {
+      const pid = readFileSync(join(RUN_DIR, file), 'utf8').trim();
+      if (/^\d+$/.test(pid)) pids.set(file.replace(/\.pid$/, ''), pid);
+    } catch {
+      // Stopped between the listing and the read.
+    }
+  }
+  for (const [name, pid] of extra) pids.set(name, pid);
+  // One process under two names (mariadb.pid and mariadbd.pid) counts once.
+  const seen = new Set<string>();
+  return new Map([...pids].filter(([, pid]) => !seen.has(pid) && seen.add(pid)));
+}
+
+export function cpuSnapshot(pids: ReadonlyMap<string, string>): CpuSnapshot {
+  const byProcess = new Map<string, number>();
+  for (const [name, pid] of pids) {
     const seconds = processCpuSeconds(pid);
-    if (seconds !== undefined) byProcess.set(file.replace(/\.pid$/, ''), seconds);
+    if (seconds !== undefined) byProcess.set(name, seconds);
   }
   const self = process.cpuUsage();
   byProcess.set('bench (this process)', (self.user + self.system) / 1e6);
@@ -183,16 +188,8 @@ export function cpuSnapshot(runDir: string): CpuSnapshot {
   };
 }
 
-function readPid(file: string): string | undefined {
-  try {
-    const pid = readFileSync(file, 'utf8').trim();
-    return /^\d+$/.test(pid) ? pid : undefined;
-  } catch {
-    return undefined; // stopped between the listing and the read
-  }
-}
-
-function processCpuSeconds(pid: string): number | undefined {
+/** CPU seconds a process has used so far (utime + stime), or undefined once it is gone. */
+export function processCpuSeconds(pid: string | number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
@@ -205,10 +202,9 @@ function processCpuSeconds(pid: string): number | undefined {
 
 export interface CpuUsage {
   seconds: number;
-  /** Share of one core per process over the phase, busiest first. */
-  processes: { name: string; cores: number }[];
+  /** Share of one core per process over the phase, busiest first, and CPU seconds. */
+  processes: { name: string; cores: number; cpuSeconds: number }[];
   machineBusy: number;
-  machineSteal: number;
   /** Cores used by everything not listed (other people's work on a shared machine). */
   otherCores: number;
 }
@@ -216,7 +212,10 @@ export interface CpuUsage {
 export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
   const seconds = (b.at - a.at) / 1000;
   const processes = [...b.byProcess]
-    .map(([name, end]) => ({ name, cores: (end - (a.byProcess.get(name) ?? end)) / seconds }))
+    .map(([name, end]) => {
+      const cpuSeconds = end - (a.byProcess.get(name) ?? end);
+      return { name, cores: cpuSeconds / seconds, cpuSeconds };
+    })
     .filter((p) => p.cores > 0.005)
     .sort((x, y) => y.cores - x.cores);
   const busy = b.machine.busy - a.machine.busy;
@@ -228,7 +227,6 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUsage {
     seconds,
     processes,
     machineBusy: busy / total,
-    machineSteal: steal / total,
     otherCores: Math.max(0, (busy / total) * cpus().length - listed),
   };
 }
@@ -305,4 +303,57 @@ export function runBench<T>(
       process.exit(1);
     },
   );
+}
+
+/**
+ * Products with a stock of ten million, BRL 19.90 each. An id the api's raw-card check
+ * would refuse (a UUID whose digits happen to pass Luhn) is retired and replaced.
+ */
+export async function benchProducts(
+  prisma: PrismaClient,
+  skuPrefix: string,
+  count: number,
+  source: string,
+): Promise<string[]> {
+  const ids: string[] = [];
+  for (let attempt = 0; ids.length < count; attempt++) {
+    const product = await prisma.product.create({
+      data: {
+        sku: `${skuPrefix}-${attempt}`,
+        name: `Benchmark product ${skuPrefix}`,
+        description: `created by ${source}`,
+        priceMinor: 1990,
+        currency: 'BRL',
+        stock: 10_000_000,
+      },
+    });
+    if (!containsCardNumber({ productId: product.id })) ids.push(product.id);
+    else await prisma.product.update({ where: { id: product.id }, data: { active: false } });
+  }
+  return ids;
+}
+
+/** POST /v1/purchases of one unit of the product for the customer, under `key`. */
+export function purchaseTarget(
+  api: string,
+  apiKey: string,
+  key: string,
+  customerId: string,
+  productId: string,
+): Target {
+  return {
+    method: 'POST',
+    url: `${api}/v1/purchases`,
+    headers: {
+      authorization: `Bearer ${apiKey}`,
+      'content-type': 'application/json',
+      'idempotency-key': key,
+    },
+    body: JSON.stringify({
+      customerId,
+      items: [{ productId, quantity: 1 }],
+      currency: 'BRL',
+      paymentMethod: { type: 'card_token', token: 'tok_visa' },
+    }),
+  };
 }

@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import type { Deadline } from './support';
 
 /*
- * Fixed arrival rates come from vegeta (github.com/tsenart/vegeta), which sends requests
- * evenly spaced whatever the answers do (an open model). autocannon's rate limit lets
- * every connection send its quota for the second back to back and then wait, so
- * "100 req/s" on 100 connections arrives as one burst of 100 each second.
+ * HTTP load comes from vegeta (github.com/tsenart/vegeta). At a fixed rate it sends
+ * requests evenly spaced whatever the answers do; autocannon's rate limit lets each
+ * connection send its quota for the second back to back and then wait, so "100 req/s"
+ * on 100 connections arrived as one burst of 100 each second.
  */
 
 export const VEGETA_INSTALL =
@@ -32,7 +32,9 @@ export interface RateRun {
   replayed: number;
   /** Requests vegeta could not send or got no answer to (status 0). */
   errors: number;
-  /** The rate vegeta reached, requests per second. */
+  /** First request sent to last answer received. */
+  seconds: number;
+  /** Requests per second over those seconds. */
   achieved: number;
 }
 
@@ -40,6 +42,7 @@ interface EncodedResult {
   code: number;
   latency: number;
   timestamp: string;
+  error: string;
   headers?: Record<string, string[]>;
 }
 
@@ -66,14 +69,20 @@ function run(bin: string, args: string[], deadline: Deadline, phase: string): Pr
 }
 
 /**
- * `count` requests at `rate` per second; request i is `target(i)`. Latencies come from
- * each result's own record, in milliseconds.
+ * An open model, `rate` requests per second whatever the answers do, or a closed one:
+ * `workers` each sending its next request when the last one is answered.
  */
-export async function attackAtRate(
+export type Pace = { rate: number } | { workers: number };
+
+/**
+ * `count` requests, request i being `target(i)`, each sent once (vegeta reads the
+ * targets lazily and stops at their end). Latencies come from each result's own record.
+ */
+export async function attack(
   bin: string,
   target: (i: number) => Target,
   count: number,
-  rate: number,
+  pace: Pace,
   deadline: Deadline,
   phase: string,
 ): Promise<RateRun> {
@@ -94,18 +103,20 @@ export async function attackAtRate(
       });
     });
     writeFileSync(targets, lines.join('\n') + '\n');
-    const seconds = Math.ceil(count / rate);
+    const paced =
+      'rate' in pace
+        ? [`-rate=${pace.rate}/s`]
+        : ['-rate=0', `-workers=${pace.workers}`, `-max-workers=${pace.workers}`];
     await run(
       bin,
       [
         'attack',
         '-format=json',
+        '-lazy',
         `-targets=${targets}`,
-        `-rate=${rate}/s`,
-        `-duration=${seconds}s`,
+        '-duration=0',
         '-timeout=30s',
-        `-output=${results}`,
-      ],
+      ].concat(paced, `-output=${results}`),
       deadline,
       phase,
     );
@@ -113,11 +124,15 @@ export async function attackAtRate(
     const rows = encoded
       .split('\n')
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as EncodedResult);
+      .map((l) => JSON.parse(l) as EncodedResult)
+      // Each worker that finds the targets used up records that as a result of its own.
+      .filter((r) => r.error !== 'no targets to attack');
     const byStatus: Record<string, number> = {};
     const latencies: number[] = [];
     const okLatencies: number[] = [];
     let replayed = 0;
+    let first = Infinity;
+    let last = -Infinity;
     for (const r of rows) {
       byStatus[r.code] = (byStatus[r.code] ?? 0) + 1;
       const ms = r.latency / 1e6;
@@ -127,16 +142,19 @@ export async function attackAtRate(
         ([k]) => k.toLowerCase() === 'idempotent-replayed',
       );
       if (flag?.[1][0] === 'true') replayed++;
+      const sent = Date.parse(r.timestamp);
+      first = Math.min(first, sent);
+      last = Math.max(last, sent + ms);
     }
-    const times = rows.map((r) => Date.parse(r.timestamp)).sort((a, b) => a - b);
-    const span = ((times[times.length - 1] ?? 0) - (times[0] ?? 0)) / 1000;
+    const seconds = (last - first) / 1000;
     return {
       latencies,
       okLatencies,
       byStatus,
       replayed,
       errors: byStatus['0'] ?? 0,
-      achieved: span > 0 ? (rows.length - 1) / span : NaN,
+      seconds,
+      achieved: rows.length / seconds,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

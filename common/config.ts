@@ -75,6 +75,16 @@ export const configSchema = z.object({
   PAYMENT_RETRY_MAX_INTERVAL_MS: positiveInt.default(30000),
   PAYMENT_RETRY_MAX_ATTEMPTS: positiveInt.default(8),
   PROVIDER_TIMEOUT_MS: positiveInt.default(5000),
+  /*
+   * Worker tuning; unset means the SDK's default (docs/benchmarks.md, "Worker settings",
+   * has what was measured). Slots for workflow tasks, workflows kept in the cache, and
+   * concurrent workflow-task polls.
+   */
+  WORKER_WORKFLOW_TASK_SLOTS: positiveInt.optional(),
+  WORKER_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
+  WORKER_WORKFLOW_POLLERS: positiveInt.optional(),
+  /** One V8 context for every workflow of the worker (the SDK's default) or one each. */
+  WORKER_REUSE_V8_CONTEXT: z.stringbool().default(true),
   SHUTDOWN_TIMEOUT_MS: positiveInt.default(15000),
   /** Keys that decrypt Temporal payloads; old ones stay listed so old histories still read. */
   PAYLOAD_KEYS: payloadKeys,

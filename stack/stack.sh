@@ -158,6 +158,16 @@ case "$cmd" in
     build
     ;;
   down) down ;;
+  restart)
+    # restart APP...: stops and starts app pieces, with the caller's environment (WORKER_*).
+    shift
+    for a in "$@"; do
+      [[ " ${APPS[*]} " == *" $a "* ]] || { echo "restart: $a is not one of: ${APPS[*]}" >&2; exit 2; }
+      stop_daemon "$a" 20
+      app_start "$a"
+      wait_ready "$(app_fn "$a")" 60
+    done
+    ;;
   status) status ;;
   logs)
     if [[ -n "${2:-}" ]]; then tail -n 200 -F "$LOG_DIR/$2.log"; else tail -n 20 -F "$LOG_DIR"/*.log; fi
@@ -168,7 +178,7 @@ case "$cmd" in
     cd "$REPO_ROOT" && npx jest --ci
     ;;
   *)
-    echo "usage: $0 up | down | status | logs [name] | test | install | infra" >&2
+    echo "usage: $0 up | down | restart app... | status | logs [name] | test | install | infra" >&2
     exit 2
     ;;
 esac
