@@ -27,7 +27,12 @@ test('when a purchase of a tok_visa card is made, then it is approved with one c
   expect(await chargesFor(platform, res.json.id as string)).toHaveLength(1);
   expect(await stockOf(platform, productId)).toBe(8);
   const query = `PurchaseId = "${String(res.json.id)}" AND PurchaseStatus = "APPROVED" AND AmountMinor = 5000`;
-  expect((await platform.client.workflow.count(query)).count).toBe(1);
+  // Visibility is eventually consistent: the upserted attributes show up a moment later.
+  const listed = await eventually(async () => {
+    const { count } = await platform.client.workflow.count(query);
+    return count === 1 ? count : undefined;
+  });
+  expect(listed).toBe(1);
 });
 
 test('when the same key is replayed with the same body, then the same purchase comes back marked replayed', async () => {
