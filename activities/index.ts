@@ -1,3 +1,4 @@
 export { createPurchaseActivities } from './purchases';
 export { createPaymentActivities } from './payments';
-export type { PaymentFailureDetails } from './payments';
+export { createRefundActivities } from './refunds';
+export type { MovementResult, PaymentFailureDetails } from './payments';

@@ -26,6 +26,10 @@ export interface StatusChange {
   lastError?: string;
   chargeId?: string;
   duplicateOf?: string;
+  /** A manual purchase's authorization at the provider. */
+  authorizationId?: string;
+  /** What was captured, on the move to APPROVED. */
+  amountCaptured?: number;
 }
 
 /** A purchase as it starts: what insertPurchase writes and what the api's 202 shows. */
@@ -47,6 +51,10 @@ export function newPurchase(input: PurchaseInput, workflowId: string): NewPurcha
     attempts: 0,
     lastError: null,
     providerChargeId: null,
+    captureMethod: input.captureMethod ?? 'automatic',
+    providerAuthorizationId: null,
+    amountCaptured: null,
+    amountRefunded: 0n,
     metadata: input.metadata ?? null,
     version: 1,
     createdAt,
@@ -66,8 +74,8 @@ export function purchaseInserts(row: NewPurchase): Statement[] {
     {
       sql: `INSERT INTO purchases (id, merchant_id, customer_id, idempotency_key, workflow_id,
         amount_minor, currency, status, reason, duplicate_of, attempts, last_error,
-        provider_charge_id, metadata, version, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        provider_charge_id, capture_method, metadata, version, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       values: [
         row.id,
         row.merchantId,
@@ -82,6 +90,7 @@ export function purchaseInserts(row: NewPurchase): Statement[] {
         row.attempts,
         row.lastError,
         row.providerChargeId,
+        row.captureMethod,
         row.metadata === null ? null : JSON.stringify(row.metadata),
         row.version,
         row.createdAt,
@@ -238,7 +247,9 @@ async function transitionOn(
        updated_at = CURRENT_TIMESTAMP(3),
        attempts = COALESCE(?, attempts), last_error = COALESCE(?, last_error),
        provider_charge_id = COALESCE(?, provider_charge_id),
-       duplicate_of = COALESCE(?, duplicate_of)
+       duplicate_of = COALESCE(?, duplicate_of),
+       provider_authorization_id = COALESCE(?, provider_authorization_id),
+       amount_captured = COALESCE(?, amount_captured, IF(? = 'APPROVED', amount_minor, NULL))
      WHERE id = ?`,
     [
       to,
@@ -247,6 +258,10 @@ async function transitionOn(
       lastError ?? null,
       change.chargeId ?? null,
       change.duplicateOf ?? null,
+      change.authorizationId ?? null,
+      // A charge (any workflow shape) captures the whole amount; a capture says how much.
+      change.amountCaptured ?? null,
+      to,
       purchaseId,
     ],
   );
@@ -262,7 +277,9 @@ export type Admission =
 
 /** Where a charge left the purchase, for the step after it. */
 export interface Settlement {
-  change: StatusChange & { to: 'APPROVED' | 'DECLINED' | 'FAILED' | 'CANCELED' };
+  change: StatusChange & {
+    to: 'APPROVED' | 'DECLINED' | 'FAILED' | 'CANCELED' | 'AUTHORIZED' | 'VOIDED';
+  };
   /** Gives the reserved stock back first (a decline or a cancel). */
   release?: boolean;
   /** Published after the commit, to the events topic or to the dead-letter topic. */
@@ -444,4 +461,33 @@ function decided(
     details: [{ purchaseId, from: row.status, to: 'PROCESSING' }],
     nonRetryable: true,
   });
+}
+
+/**
+ * A refund that succeeded, on its purchase (inside the refund's settlement transaction):
+ * adds it to the refunded amount and moves the status to PARTIALLY_REFUNDED or REFUNDED.
+ * `restock` gives the purchase's reserved stock back, once.
+ */
+export async function recordRefundOn(
+  conn: PoolConnection,
+  logger: Logger,
+  refund: { purchaseId: string; refundId: string; amountMinor: number; restock: boolean },
+): Promise<void> {
+  const { purchaseId } = refund;
+  await conn.query(
+    `UPDATE purchases SET amount_refunded = amount_refunded + ?, version = version + 1,
+       updated_at = CURRENT_TIMESTAMP(3) WHERE id = ?`,
+    [refund.amountMinor, purchaseId],
+  );
+  const [row] = await conn.query<{ refunded: bigint; captured: bigint | null }[]>(
+    'SELECT amount_refunded AS refunded, amount_captured AS captured FROM purchases WHERE id = ?',
+    [purchaseId],
+  );
+  const full = row !== undefined && row.captured !== null && row.refunded >= row.captured;
+  await transitionOn(conn, logger, {
+    purchaseId,
+    to: full ? 'REFUNDED' : 'PARTIALLY_REFUNDED',
+    note: `refund ${refund.refundId}`,
+  });
+  if (refund.restock) await releaseOn(conn, purchaseId);
 }

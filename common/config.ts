@@ -75,6 +75,14 @@ export const configSchema = z.object({
   PAYMENT_RETRY_MAX_INTERVAL_MS: positiveInt.default(30000),
   PAYMENT_RETRY_MAX_ATTEMPTS: positiveInt.default(8),
   PROVIDER_TIMEOUT_MS: positiveInt.default(5000),
+  /** A manual authorization neither captured nor voided is voided by its workflow after this. */
+  AUTHORIZATION_TTL_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 30)
+    .default(168),
+  /** How long a capture, void or refund request waits for its outcome before answering 202. */
+  OPERATION_WAIT_MS: z.coerce.number().int().min(0).max(60000).default(10000),
   /*
    * Worker tuning; unset means the SDK's default (docs/benchmarks.md, "Worker settings",
    * has what was measured). Slots for workflow tasks, workflows kept in the cache, and

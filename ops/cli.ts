@@ -7,7 +7,7 @@ import { loadConfig } from '../common/config';
 import type { Config } from '../common/config';
 import { createPrisma } from '../common/db';
 import { createKafka, ensureTopics } from '../common/kafka';
-import { cancelSignal, retrySignal } from '../workflows/contract';
+import { cancelSignal, refundWorkflowIdFor, retrySignal } from '../workflows/contract';
 import { registerConnectors } from '../search/connect';
 import { readDeadLetters } from './dlq';
 import { migrate } from './migrate';
@@ -23,7 +23,8 @@ const USAGE = `usage: node dist/ops/cli.js <command>
                                charge a FAILED purchase again under the same idempotency key
   dlq cancel <id> [--operator <name>] [--reason <text>]
                                release the stock of a FAILED purchase and cancel it
-                               (<id>: a purchase id, pur_..., or its workflow id, purchase:...)
+                               (<id>: a purchase id, pur_..., or its workflow id, purchase:...;
+                               a refund id, re_..., retries or gives up a parked refund)
   search verify [index...]     compare MySQL ids and versions with the search index
   search reindex <index>       rebuild an index (products | purchases) and swap its alias`;
 
@@ -44,9 +45,39 @@ async function setup(config: Config): Promise<void> {
   }
 }
 
+/** The workflow an operator's signal goes to: a FAILED purchase's, or a parked refund's. */
+async function parkedWorkflow(config: Config, ref: string): Promise<string> {
+  const prisma = createPrisma(config.DATABASE_URL, 1);
+  try {
+    if (ref.startsWith('re_') || ref.startsWith('refund:')) {
+      const id = ref.replace(/^refund:/, '');
+      const refund = await prisma.refund.findUnique({ where: { id } });
+      if (!refund) throw new Error(`refund ${id} not found`);
+      if (!refund.parked) {
+        throw new Error(
+          `refund ${id} is ${refund.status}; only parked refunds wait for an operator`,
+        );
+      }
+      return refundWorkflowIdFor(id);
+    }
+    const purchase = await prisma.purchase.findFirst({
+      where: ref.startsWith('purchase:') ? { workflowId: ref } : { id: ref },
+    });
+    if (!purchase) throw new Error(`purchase ${ref} not found`);
+    if (purchase.status !== 'FAILED') {
+      throw new Error(
+        `purchase ${purchase.id} is ${purchase.status}; only FAILED purchases wait for an operator`,
+      );
+    }
+    return purchase.workflowId;
+  } finally {
+    await prisma.$disconnect();
+  }
+}
+
 /**
- * Sends an operator signal to the workflow of a FAILED purchase, named by its purchase id
- * or its workflow id; the operator and the reason go into the purchase's timeline.
+ * Sends an operator signal to the workflow of a FAILED purchase (by purchase id or
+ * workflow id) or of a parked refund; the operator and the reason go into the timeline.
  */
 async function signalPurchase(config: Config, args: string[], action: 'retry' | 'cancel') {
   const { positionals, values } = parseArgs({
@@ -56,17 +87,7 @@ async function signalPurchase(config: Config, args: string[], action: 'retry' | 
   });
   const [ref] = positionals;
   if (!ref || positionals.length > 1) throw new Error(USAGE);
-  const prisma = createPrisma(config.DATABASE_URL, 1);
-  const purchase = await prisma.purchase.findFirst({
-    where: ref.startsWith('purchase:') ? { workflowId: ref } : { id: ref },
-  });
-  await prisma.$disconnect();
-  if (!purchase) throw new Error(`purchase ${ref} not found`);
-  if (purchase.status !== 'FAILED') {
-    throw new Error(
-      `purchase ${purchase.id} is ${purchase.status}; only FAILED purchases wait for an operator`,
-    );
-  }
+  const workflowId = await parkedWorkflow(config, ref);
   const signal = { operator: values.operator ?? userInfo().username, reason: values.reason };
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({
@@ -74,10 +95,10 @@ async function signalPurchase(config: Config, args: string[], action: 'retry' | 
     namespace: config.TEMPORAL_NAMESPACE,
     dataConverter: dataConverterFor(config),
   });
-  const handle = client.workflow.getHandle(purchase.workflowId);
+  const handle = client.workflow.getHandle(workflowId);
   await handle.signal(action === 'retry' ? retrySignal : cancelSignal, signal);
   await connection.close();
-  console.log(`sent ${action} to ${purchase.workflowId}`);
+  console.log(`sent ${action} to ${workflowId}`);
 }
 
 async function main(argv: string[]): Promise<number> {

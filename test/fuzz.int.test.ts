@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
+import { Client, Connection } from '@temporalio/client';
 import { createApiApp } from '../api/app';
 import type { PurchaseDeps } from '../api/purchases/service';
 import { hashApiKey } from '../common/auth';
@@ -72,9 +73,14 @@ let productId = '';
 const stops: (() => Promise<void>)[] = [];
 
 async function startApps(): Promise<void> {
+  // No Temporal either: a request that reached a workflow would fail the run.
+  const nowhere = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
   const search = createOpenSearchEngine(createOpenSearchClient(config.OPENSEARCH_URL));
   stops.push(() => search.close());
-  const api = await listen(createApiApp({ prisma, sql, starter, config, logger, search }), 0);
+  const api = await listen(
+    createApiApp({ prisma, sql, starter, config, logger, search, workflows: nowhere.workflow }),
+    0,
+  );
   const produto = await listen(createProdutoApp({ prisma, logger, search }), 0);
   stops.push(api.close, produto.close);
   apiPort = api.port;

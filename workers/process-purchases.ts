@@ -1,4 +1,4 @@
-import { createPurchaseActivities } from '../activities';
+import { createPurchaseActivities, createRefundActivities } from '../activities';
 import { loadConfig } from '../common/config';
 import { createPrisma, createSqlPool } from '../common/db';
 import { createKafka, createProducer } from '../common/kafka';
@@ -18,7 +18,10 @@ async function main(): Promise<void> {
     {
       taskQueue: config.PURCHASES_TASK_QUEUE,
       workflowsPath: require.resolve('../workflows'),
-      activities: createPurchaseActivities({ prisma, sql, producer, logger }),
+      activities: {
+        ...createPurchaseActivities({ prisma, sql, producer, logger }),
+        ...createRefundActivities({ sql, producer, logger }),
+      },
     },
     async () => {
       await producer.disconnect(); // flushes what is in flight

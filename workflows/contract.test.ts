@@ -1,7 +1,11 @@
 import {
   allowedFrom,
+  authorizeKeyFor,
   canTransition,
+  captureKeyFor,
   chargeKeyFor,
+  refundKeyFor,
+  voidKeyFor,
   PURCHASE_STATUSES,
   workflowIdFor,
 } from './contract';
@@ -24,6 +28,14 @@ const allowed = new Set([
   'PROCESSING>FAILED:operator',
   'FAILED>PROCESSING:operator',
   'FAILED>CANCELED:operator',
+  ...[
+    'PROCESSING>AUTHORIZED',
+    'AUTHORIZED>APPROVED',
+    'AUTHORIZED>VOIDED',
+    'APPROVED>PARTIALLY_REFUNDED',
+    'APPROVED>REFUNDED',
+    'PARTIALLY_REFUNDED>REFUNDED',
+  ].flatMap((move) => [`${move}:workflow`, `${move}:operator`]),
 ]);
 
 const pairs = PURCHASE_STATUSES.flatMap((from) =>
@@ -40,7 +52,8 @@ test.each(pairs)(
 );
 
 test('when a status is terminal, then nothing may move it, not even an operator', () => {
-  for (const from of ['APPROVED', 'DECLINED', 'REJECTED', 'DUPLICATE', 'CANCELED'] as const) {
+  const terminal = ['DECLINED', 'REJECTED', 'DUPLICATE', 'CANCELED', 'VOIDED', 'REFUNDED'] as const;
+  for (const from of terminal) {
     expect(PURCHASE_STATUSES.filter((to) => canTransition(from, to, 'operator'))).toEqual([]);
   }
 });
@@ -52,6 +65,16 @@ test('when the workflow alone asks for PROCESSING, then only RECEIVED may move t
 
 test('when the purchase id is the longest one minted, then the provider key stays within 255 characters and is its own', () => {
   const id = `pur_${'f'.repeat(32)}`;
+  const keys = [
+    authorizeKeyFor(id),
+    captureKeyFor(id, 1),
+    captureKeyFor(id, 2),
+    voidKeyFor(id, 1),
+    refundKeyFor(id, `re_${'f'.repeat(32)}`),
+    chargeKeyFor(id),
+  ];
+  expect(new Set(keys).size).toBe(keys.length);
+  for (const key of keys) expect(key.length).toBeLessThanOrEqual(255);
 
   expect(chargeKeyFor(id).length).toBeLessThanOrEqual(255);
   expect(chargeKeyFor(id)).not.toBe(chargeKeyFor(`pur_${'e'.repeat(32)}`));

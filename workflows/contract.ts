@@ -3,7 +3,7 @@
  * code: no I/O, nothing from Node.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 export const PURCHASE_STATUSES = [
   'RECEIVED',
@@ -14,6 +14,10 @@ export const PURCHASE_STATUSES = [
   'DUPLICATE',
   'FAILED',
   'CANCELED',
+  'AUTHORIZED',
+  'VOIDED',
+  'PARTIALLY_REFUNDED',
+  'REFUNDED',
 ] as const;
 export type PurchaseStatus = (typeof PURCHASE_STATUSES)[number];
 
@@ -22,8 +26,10 @@ export type Actor = 'workflow' | 'operator';
 
 /**
  * Every allowed status change, and who may make it. Anything else is refused, by the
- * database write too (activities/purchases.ts). APPROVED, DECLINED, REJECTED, DUPLICATE
- * and CANCELED are terminal; FAILED moves on only on an operator's retry or cancel.
+ * database write too (activities/purchases.ts). DECLINED, REJECTED, DUPLICATE, CANCELED,
+ * VOIDED and REFUNDED are terminal; FAILED moves on only on an operator's retry or cancel.
+ * APPROVED means captured: refunds (workflows/refund.ts) move it on. A second partial
+ * refund leaves PARTIALLY_REFUNDED where it is and changes only the refunded amount.
  */
 export const TRANSITIONS: Record<PurchaseStatus, Partial<Record<PurchaseStatus, Actor>>> = {
   RECEIVED: {
@@ -34,15 +40,20 @@ export const TRANSITIONS: Record<PurchaseStatus, Partial<Record<PurchaseStatus, 
   },
   PROCESSING: {
     APPROVED: 'workflow',
+    AUTHORIZED: 'workflow',
     DECLINED: 'workflow',
     FAILED: 'workflow',
   },
   FAILED: { PROCESSING: 'operator', CANCELED: 'operator' },
-  APPROVED: {},
+  AUTHORIZED: { APPROVED: 'workflow', VOIDED: 'workflow' },
+  APPROVED: { PARTIALLY_REFUNDED: 'workflow', REFUNDED: 'workflow' },
+  PARTIALLY_REFUNDED: { REFUNDED: 'workflow' },
   DECLINED: {},
   REJECTED: {},
   DUPLICATE: {},
   CANCELED: {},
+  VOIDED: {},
+  REFUNDED: {},
 };
 
 export function canTransition(from: PurchaseStatus, to: PurchaseStatus, by: Actor): boolean {
@@ -105,7 +116,14 @@ export interface PurchaseInput {
   dedupWindowMs: number;
   paymentsTaskQueue: string;
   retry: PaymentRetry;
+  /** `manual` authorizes only and waits for a capture or a void; absent means automatic. */
+  captureMethod?: CaptureMethod;
+  /** How long a manual authorization waits before the workflow voids it by itself. */
+  authorizationTtlMs?: number;
 }
+
+export const CAPTURE_METHODS = ['automatic', 'manual'] as const;
+export type CaptureMethod = (typeof CAPTURE_METHODS)[number];
 
 export interface PurchaseResult {
   status: PurchaseStatus;
@@ -116,6 +134,8 @@ export interface PurchaseResult {
 /** Failure types of the charge activity; declines are final, the rest are retried. */
 export const DECLINE_TYPES = ['CardDeclined', 'InsufficientFunds', 'InvalidToken'] as const;
 export type DeclineType = (typeof DECLINE_TYPES)[number];
+/** The failure type of a refused authorize, capture, void or refund; details carry `{ reason }`. */
+export const MOVEMENT_REFUSED = 'MovementRefused';
 export const RETRYABLE_PAYMENT_TYPES = ['ProviderUnavailable', 'ProviderTimeout'] as const;
 
 /** Who acted and why; both go into the purchase's timeline. */
@@ -126,6 +146,55 @@ export interface OperatorAction {
 export const retrySignal = defineSignal<[OperatorAction?]>('retry');
 export const cancelSignal = defineSignal<[OperatorAction?]>('cancel');
 export const statusQuery = defineQuery<PurchaseStatus>('status');
+
+/** What a capture or a void asked of an authorized purchase came to. */
+export type AuthorizationDecision =
+  | { outcome: 'done'; status: PurchaseStatus }
+  /** The provider refused, or its retries ran out; the purchase stays AUTHORIZED. */
+  | { outcome: 'refused'; reason: string };
+/** Capture all or part (`amountMinor`) of the authorized amount. */
+export const captureUpdate = defineUpdate<AuthorizationDecision, [{ amountMinor: number }]>(
+  'capture',
+);
+export const voidUpdate = defineUpdate<AuthorizationDecision, []>('void');
+/** Why an update was refused before it ran; the api maps the type to 409 or 422. */
+export const INVALID_STATE = 'InvalidState';
+export const AMOUNT_EXCEEDS_AUTHORIZED = 'AmountExceedsAuthorized';
+
+export const REFUND_STATUSES = ['PENDING', 'SUCCEEDED', 'FAILED'] as const;
+export type RefundStatus = (typeof REFUND_STATUSES)[number];
+
+export interface RefundInput {
+  refundId: string;
+  purchaseId: string;
+  merchantId: string;
+  /** The provider's charge or capture being refunded. */
+  paymentId: string;
+  amountMinor: number;
+  currency: string;
+  restock: boolean;
+  paymentsTaskQueue: string;
+  retry: PaymentRetry;
+}
+
+export function refundWorkflowIdFor(refundId: string): string {
+  return `refund:${refundId}`;
+}
+
+/**
+ * The provider keys of a manual purchase's movements. Capture and void carry the round
+ * (one per decision the merchant made), so a second capture after a refused one is a new
+ * request and not a replay of the first; the provider allows one capture per authorization,
+ * so only one of them can move money.
+ */
+export const authorizeKeyFor = (purchaseId: string): string => `${purchaseId}:authorize`;
+export const captureKeyFor = (purchaseId: string, round: number): string =>
+  `${purchaseId}:capture:${round}`;
+export const voidKeyFor = (purchaseId: string, round: number): string =>
+  `${purchaseId}:void:${round}`;
+/** Scoped by the purchase too, so a ledger read by purchase id shows its refunds. */
+export const refundKeyFor = (purchaseId: string, refundId: string): string =>
+  `${purchaseId}:refund:${refundId}`;
 
 /**
  * One workflow id per purchase, and the purchase id is minted once per (merchant,

@@ -78,6 +78,12 @@ function fakes(charge: PaymentActivities['charge']): {
         return charge(request);
       }),
       findCharge: track('findCharge', () => Promise.resolve(undefined)),
+      // Manual capture and refunds are covered on the real stack (test/purchases/lifecycle).
+      authorize: unused,
+      capture: unused,
+      voidAuthorization: unused,
+      refund: unused,
+      findMovement: unused,
     },
   };
 }

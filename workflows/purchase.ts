@@ -1,40 +1,48 @@
 import {
+  allHandlersFinished,
+  ApplicationFailure,
   CancelledFailure,
   condition,
   proxyLocalActivities,
+  setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type * as activities from '../activities';
 import type { EventInput } from '../activities/events';
 import type { Settlement } from '../activities/purchases';
-import { chargeOnce, deadLetterData, ignoringCancellation, operatorControls } from './shared';
-import { chargeKeyFor, searchAttributes } from './contract';
-import type { OperatorAction, PurchaseInput, PurchaseResult, PurchaseStatus } from './contract';
+import {
+  chargeOnce,
+  deadLetterData,
+  eventsOf,
+  LOCAL_STEPS,
+  ignoringCancellation,
+  moveOnce,
+  operatorControls,
+} from './shared';
+import type { ChargeOutcome, PurchaseState } from './shared';
+import {
+  AMOUNT_EXCEEDS_AUTHORIZED,
+  authorizeKeyFor,
+  captureKeyFor,
+  captureUpdate,
+  chargeKeyFor,
+  INVALID_STATE,
+  searchAttributes,
+  voidKeyFor,
+  voidUpdate,
+} from './contract';
+import type {
+  AuthorizationDecision,
+  OperatorAction,
+  PurchaseInput,
+  PurchaseResult,
+  PurchaseStatus,
+} from './contract';
 
 type Activities = ReturnType<typeof activities.createPurchaseActivities>;
 
-/*
- * The database and Kafka steps are local activities: they run in this worker, beside the
- * workflow, and cost no task-queue round trip and two history events instead of six.
- * Each does one transaction and then publishes, and a repeat of either is harmless
- * (activities/purchases.ts), so they retry without limit: a database or Kafka outage
- * holds the purchase where it is and it goes on when the engine is back.
- * - 10 s start-to-close: a step takes milliseconds; a hung Kafka send is cut short and
- *   retried rather than holding the worker's slot.
- * - Backoff from 200 ms, doubling, to 30 s. Waits up to 5 s are slept in the worker; a
- *   longer one becomes a durable timer (localRetryThreshold), so an outage of minutes
- *   neither keeps the workflow task open nor is lost with a worker.
- */
-const steps = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '10 seconds',
-  localRetryThreshold: '5 seconds',
-  retry: {
-    initialInterval: '200 milliseconds',
-    backoffCoefficient: 2,
-    maximumInterval: '30 seconds',
-  },
-});
+const steps = proxyLocalActivities<Activities>(LOCAL_STEPS);
 
 /**
  * One purchase, from RECEIVED to a final state, in three steps: admission (the duplicate
@@ -62,16 +70,7 @@ export async function purchase(input: PurchaseInput): Promise<PurchaseResult> {
       state.status = to;
       upsertSearchAttributes([{ key: searchAttributes.status, value: to }]);
     };
-    const event = (type: string, round: number, data: Record<string, unknown>): EventInput => ({
-      type,
-      attempt: round,
-      occurredAt: new Date().toISOString(),
-      purchaseId,
-      merchantId,
-      workflowId,
-      runId,
-      data,
-    });
+    const event = eventsOf(purchaseId, merchantId);
     const settle = async (settlement: Settlement): Promise<void> => {
       enter(settlement.change.to);
       await steps.settle(settlement);
@@ -101,6 +100,9 @@ export async function purchase(input: PurchaseInput): Promise<PurchaseResult> {
       return { status: state.status, reason } satisfies PurchaseResult;
     };
 
+    const manual = input.captureMethod === 'manual';
+    const decisions = manual ? authorizationControls(input, state) : undefined;
+
     if (cancelRequested()) return cancel(1, {}, true);
     const admission = await steps.admit(input, { workflowId, runId });
     if (admission.outcome === 'duplicate') {
@@ -114,7 +116,7 @@ export async function purchase(input: PurchaseInput): Promise<PurchaseResult> {
     enter('PROCESSING');
 
     for (let round = 1; ; round++) {
-      const outcome = await chargeOnce(input, chargeKey);
+      const outcome = manual ? await authorizeOnce(input) : await chargeOnce(input, chargeKey);
       attempts += outcome.attempts;
       if (outcome.kind === 'declined') {
         const { reason } = outcome;
@@ -128,6 +130,19 @@ export async function purchase(input: PurchaseInput): Promise<PurchaseResult> {
       }
       // Approved wins over a cancel that came while the charge was in flight: the money
       // moved, and only a refund can move it back (docs/purchases.md, runbook).
+      if (outcome.kind === 'approved' && decisions) {
+        await settle({
+          change: { purchaseId, to: 'AUTHORIZED', attempts, authorizationId: outcome.chargeId },
+          event: event('purchase.authorized', round, {
+            authorizationId: outcome.chargeId,
+            amountMinor: input.amountMinor,
+          }),
+          topic: 'events',
+        });
+        const result = await decisions.hold(outcome.chargeId, cancelRequested, settle, event);
+        await condition(allHandlersFinished);
+        return result;
+      }
       if (outcome.kind === 'approved') {
         const { chargeId } = outcome;
         await settle({
@@ -172,4 +187,149 @@ export async function purchase(input: PurchaseInput): Promise<PurchaseResult> {
       });
     }
   });
+}
+
+/** The authorize step of a manual purchase, in the charge's terms (approved means authorized). */
+async function authorizeOnce(input: PurchaseInput): Promise<ChargeOutcome> {
+  const outcome = await moveOnce(input, 'authorize', {
+    amountMinor: input.amountMinor,
+    currency: input.currency,
+    token: input.token,
+    idempotencyKey: authorizeKeyFor(input.purchaseId),
+  });
+  if (outcome.kind === 'done') {
+    return { kind: 'approved', chargeId: outcome.movementId, attempts: outcome.attempts };
+  }
+  if (outcome.kind === 'refused') {
+    return {
+      kind: 'declined',
+      reason: outcome.reason,
+      message: `the provider refused the authorization: ${outcome.reason}`,
+      attempts: outcome.attempts,
+    };
+  }
+  return outcome;
+}
+
+type Settle = (settlement: Settlement) => Promise<void>;
+type MakeEvent = (type: string, round: number, data: Record<string, unknown>) => EventInput;
+interface Decision {
+  kind: 'capture' | 'void';
+  amountMinor?: number;
+  answer?: AuthorizationDecision;
+}
+
+/**
+ * A manual purchase's capture and void, as Temporal updates: the validator refuses one on
+ * the wrong status, over the amount, or while another is being carried out, so a capture
+ * racing a void has one winner and the other caller gets InvalidState. The workflow carries
+ * each decision out itself, so an unanswered authorization is voided by a durable timer.
+ */
+function authorizationControls(input: PurchaseInput, state: PurchaseState) {
+  let pending: Decision | undefined;
+  const refuse = (type: string, message: string): never => {
+    throw ApplicationFailure.create({ type, message, details: [{ status: state.status }] });
+  };
+  const validate = (): void => {
+    if (state.status !== 'AUTHORIZED' || pending) {
+      refuse(
+        INVALID_STATE,
+        `the purchase is ${state.status}${pending ? ` (${pending.kind} in progress)` : ''}`,
+      );
+    }
+  };
+  const decide = async (decision: Decision): Promise<AuthorizationDecision> => {
+    pending = decision;
+    await condition(() => decision.answer !== undefined);
+    return decision.answer!;
+  };
+  setHandler(captureUpdate, ({ amountMinor }) => decide({ kind: 'capture', amountMinor }), {
+    validator: ({ amountMinor }) => {
+      validate();
+      if (!Number.isSafeInteger(amountMinor) || amountMinor <= 0) {
+        refuse(AMOUNT_EXCEEDS_AUTHORIZED, 'the amount must be a positive integer');
+      }
+      if (amountMinor > input.amountMinor) {
+        refuse(AMOUNT_EXCEEDS_AUTHORIZED, `at most ${input.amountMinor} can be captured`);
+      }
+    },
+  });
+  setHandler(voidUpdate, () => decide({ kind: 'void' }), { validator: validate });
+
+  /** Waits for a decision or the expiry, and carries it out; a refused one waits again. */
+  async function hold(
+    authorizationId: string,
+    cancelRequested: () => boolean,
+    settle: Settle,
+    event: MakeEvent,
+  ): Promise<PurchaseResult> {
+    const { purchaseId } = input;
+    let expiresAt = Date.now() + (input.authorizationTtlMs ?? 168 * 3600_000);
+    for (let round = 1; ; round++) {
+      await condition(
+        () => pending !== undefined || cancelRequested(),
+        Math.max(0, expiresAt - Date.now()),
+      );
+      const decision = pending ?? { kind: 'void' };
+      const why = pending
+        ? 'voided_by_merchant'
+        : cancelRequested()
+          ? 'canceled_from_temporal'
+          : 'authorization_expired';
+      if (decision.kind === 'capture') {
+        const captured = await moveOnce(input, 'capture', {
+          authorizationId,
+          amountMinor: decision.amountMinor!,
+          idempotencyKey: captureKeyFor(purchaseId, round),
+        });
+        if (captured.kind === 'done') {
+          await settle({
+            change: {
+              purchaseId,
+              to: 'APPROVED',
+              chargeId: captured.movementId,
+              amountCaptured: captured.amountMinor,
+            },
+            event: event('purchase.captured', round, {
+              captureId: captured.movementId,
+              amountMinor: captured.amountMinor,
+            }),
+            topic: 'events',
+          });
+          decision.answer = { outcome: 'done', status: 'APPROVED' };
+          return { status: 'APPROVED', chargeId: captured.movementId };
+        }
+        decision.answer = { outcome: 'refused', reason: reasonOf(captured) };
+        pending = undefined;
+        continue;
+      }
+      const voided = await moveOnce(input, 'voidAuthorization', {
+        authorizationId,
+        idempotencyKey: voidKeyFor(purchaseId, round),
+      });
+      // At expiry a refusal means the provider holds nothing any more: the hold is gone.
+      if (
+        voided.kind === 'done' ||
+        (voided.kind === 'refused' && why === 'authorization_expired')
+      ) {
+        await settle({
+          change: { purchaseId, to: 'VOIDED', reason: why },
+          release: true,
+          event: event('purchase.voided', round, { reason: why }),
+          topic: 'events',
+        });
+        decision.answer = { outcome: 'done', status: 'VOIDED' };
+        return { status: 'VOIDED', reason: why };
+      }
+      decision.answer = { outcome: 'refused', reason: reasonOf(voided) };
+      pending = undefined;
+      // An expiry whose void failed tries again after the longest retry interval.
+      if (why !== 'voided_by_merchant') expiresAt = Date.now() + input.retry.maximumIntervalMs;
+    }
+  }
+  return { hold };
+}
+
+function reasonOf(outcome: Exclude<Awaited<ReturnType<typeof moveOnce>>, { kind: 'done' }>) {
+  return outcome.kind === 'refused' ? outcome.reason : `provider_failed: ${outcome.type}`;
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { currencyCode } from '../../common/money';
+import { CAPTURE_METHODS } from '../../workflows/contract';
 
 export const idempotencyKeyHeader = z
   .string({ error: 'the Idempotency-Key header is required' })
@@ -26,6 +27,18 @@ export const createPurchaseBody = z.strictObject({
     .record(z.string().max(40), z.string().max(500))
     .refine((m) => Object.keys(m).length <= 20, 'at most 20 keys')
     .optional(),
+  /** No default here: an absent field keeps the request hash of keys sent before it existed. */
+  captureMethod: z.enum(CAPTURE_METHODS).optional(),
+});
+
+const amount = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+
+export const captureBody = z.strictObject({ amount: amount.optional() });
+export const voidBody = z.strictObject({});
+export const refundBody = z.strictObject({
+  amount: amount.optional(),
+  reason: z.string().min(1).max(500).optional(),
+  restock: z.boolean().default(false),
 });
 
 export type CreatePurchaseBody = z.infer<typeof createPurchaseBody>;

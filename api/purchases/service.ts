@@ -30,6 +30,10 @@ export interface PurchaseView {
   status: PurchaseStatus;
   amount: number;
   currency: string;
+  captureMethod: string;
+  /** Null until captured; at most `amount` (a partial capture takes less). */
+  amountCaptured: number | null;
+  amountRefunded: number;
   customerId: string;
   items: { productId: string; quantity: number; unitPrice: number }[];
   reason: string | null;
@@ -54,6 +58,9 @@ export function toView(row: PurchaseRow): PurchaseView {
     status: row.status as PurchaseStatus,
     amount: Number(row.amountMinor),
     currency: row.currency,
+    captureMethod: row.captureMethod,
+    amountCaptured: row.amountCaptured === null ? null : Number(row.amountCaptured),
+    amountRefunded: Number(row.amountRefunded),
     customerId: row.customerId,
     items: row.items.map((i) => ({
       productId: i.productId,
@@ -98,6 +105,7 @@ export async function createPurchase(
   const workflowId = workflowIdFor(input.purchaseId);
   const row = newPurchase(input, workflowId);
   const start = {
+    workflowType: 'purchase' as const,
     purchaseId: input.purchaseId,
     workflowId,
     taskQueue: deps.config.PURCHASES_TASK_QUEUE,
@@ -145,14 +153,14 @@ export async function createPurchase(
 }
 
 /** A unique-key collision, or the deadlock InnoDB may report for the same race. */
-function isKeyRace(err: unknown): boolean {
+export function isKeyRace(err: unknown): boolean {
   return (
     err instanceof SqlError &&
     (err.errno === SQL_ERRNO.duplicateKey || err.errno === SQL_ERRNO.deadlock)
   );
 }
 
-interface KeyRecord {
+export interface KeyRecord {
   purchaseId: string;
   requestHash: string;
   expiresAt: Date;
@@ -177,7 +185,9 @@ const FIND_KEY = `
     p.idempotency_key AS idempotencyKey, p.workflow_id AS workflowId,
     p.amount_minor AS amountMinor, p.currency, p.status, p.reason,
     p.duplicate_of AS duplicateOf, p.attempts, p.last_error AS lastError,
-    p.provider_charge_id AS providerChargeId, p.metadata, p.version,
+    p.provider_charge_id AS providerChargeId, p.capture_method AS captureMethod,
+    p.provider_authorization_id AS providerAuthorizationId, p.amount_captured AS amountCaptured,
+    p.amount_refunded AS amountRefunded, p.metadata, p.version,
     p.created_at AS createdAt, p.updated_at AS updatedAt,
     (SELECT JSON_ARRAYAGG(JSON_OBJECT('productId', i.product_id, 'quantity', i.quantity,
               'unitPriceMinor', i.unit_price_minor) ORDER BY i.line)
@@ -186,7 +196,7 @@ const FIND_KEY = `
   WHERE k.merchant_id = ? AND k.idempotency_key = ?`;
 
 /** The columns come back named as Prisma names the fields, and typed as it types them. */
-async function findKey(
+export async function findKey(
   deps: PurchaseDeps,
   merchantId: string,
   key: string,
@@ -229,7 +239,7 @@ function replay(record: KeyRecord, hash: string): CreateOutcome {
   return { purchase: toView(row), replayed: true };
 }
 
-function retryPolicy(config: Config): PurchaseInput['retry'] {
+export function retryPolicy(config: Config): PurchaseInput['retry'] {
   return {
     initialIntervalMs: config.PAYMENT_RETRY_INITIAL_MS,
     backoffCoefficient: config.PAYMENT_RETRY_BACKOFF,
@@ -288,10 +298,19 @@ async function priceRequest(
     dedupWindowMs: deps.config.DEDUP_WINDOW_SECONDS * 1000,
     paymentsTaskQueue: deps.config.PAYMENTS_TASK_QUEUE,
     retry: retryPolicy(deps.config),
+    // Only a manual purchase carries these, so an automatic one's input is as it was.
+    ...(body.captureMethod === 'manual' && {
+      captureMethod: 'manual',
+      authorizationTtlMs: Math.round(deps.config.AUTHORIZATION_TTL_HOURS * 3600_000),
+    }),
   };
 }
 
-async function loadView(deps: PurchaseDeps, merchantId: string, id: string): Promise<PurchaseView> {
+export async function loadView(
+  deps: PurchaseDeps,
+  merchantId: string,
+  id: string,
+): Promise<PurchaseView> {
   const row = await deps.prisma.purchase.findFirst({
     where: { id, merchantId },
     include: purchaseWithItems,

@@ -38,7 +38,13 @@ test('when the database fails while a start claims its row, then the error is lo
   try {
     // A lease that is not this relay's, so the attempt claims the row first.
     starter.kick(
-      { purchaseId: 'pur_1', workflowId: 'w', taskQueue: 'q', input: {} as PurchaseInput },
+      {
+        workflowType: 'purchase',
+        purchaseId: 'pur_1',
+        workflowId: 'w',
+        taskQueue: 'q',
+        input: {} as PurchaseInput,
+      },
       0,
     );
     await new Promise((r) => setTimeout(r, 50));

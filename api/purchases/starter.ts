@@ -7,10 +7,9 @@ import type { Config } from '../../common/config';
 import type { PrismaClient, SqlPool, Statement } from '../../common/db';
 import { unavailable } from '../../common/errors';
 import type { Logger } from '../../common/logger';
-import { purchase } from '../../workflows';
 import { initialSearchAttributes } from '../../workflows/contract';
 import { StartWindow } from './start-window';
-import type { PurchaseInput } from '../../workflows/contract';
+import type { PurchaseInput, RefundInput } from '../../workflows/contract';
 
 /*
  * Workflow starts go through an outbox. The api commits the purchase, its key and a
@@ -34,19 +33,25 @@ const MAX_QUEUED = 1_000;
 /** How often the relay looks up which of its started purchases the workers admitted. */
 const PACE_EVERY_MS = 250;
 
-export interface PendingStart {
+/** The workflow types the outbox starts, with their inputs. */
+export type StartSubject =
+  | { workflowType: 'purchase'; input: PurchaseInput }
+  | { workflowType: 'refund'; input: RefundInput };
+
+export type PendingStart = StartSubject & {
+  /** The purchase's id, or for a refund the refund's (the row's key). */
   purchaseId: string;
   workflowId: string;
   /** Kept in the row, so any api's relay starts it where its own api meant to. */
   taskQueue: string;
-  input: PurchaseInput;
   /** The row's attempt count this relay expects to claim it at. */
   attempts: number;
   /** Set for a row this api just wrote: its lease is already ours until then. */
   leaseUntil?: number;
-}
+};
 
-export type NewStart = Omit<PendingStart, 'attempts' | 'leaseUntil'>;
+export type NewStart = StartSubject &
+  Omit<PendingStart, 'attempts' | 'leaseUntil' | keyof StartSubject>;
 
 /**
  * The outbox row's insert, for the purchase's transaction, and the end of its first lease.
@@ -61,13 +66,14 @@ export function startInsert(
   const now = Date.now();
   const leaseUntil = now + LEASE_MS;
   const insert = {
-    sql: `INSERT INTO workflow_starts (purchase_id, workflow_id, task_queue, namespace, input,
-      next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    sql: `INSERT INTO workflow_starts (purchase_id, workflow_id, task_queue, namespace,
+      workflow_type, input, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     values: [
       start.purchaseId,
       start.workflowId,
       start.taskQueue,
       start.namespace,
+      start.workflowType,
       JSON.stringify(sealedInput),
       new Date(leaseUntil),
       new Date(now),
@@ -78,7 +84,7 @@ export function startInsert(
 
 export interface WorkflowStarter {
   /** The workflow input as the outbox row stores it: encrypted by the payload codec. */
-  seal(input: PurchaseInput): Promise<JsonPayload>;
+  seal(input: PurchaseInput | RefundInput): Promise<JsonPayload>;
   /** Settles once the first health probe has answered, up or down. */
   ready(): Promise<void>;
   /** Throws 503 unless the last health probe found Temporal serving; never waits for one. */
@@ -147,8 +153,12 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
   function pump(): void {
     for (let i = 0; running < CONCURRENCY && i < queue.length;) {
       const start = queue[i]!;
-      const lane = laneOf(start.taskQueue);
-      if (lane.running >= lane.window.room()) {
+      // Only purchases are paced: a refund's start is not admitted by the purchase workers.
+      const lane =
+        start.workflowType === 'purchase'
+          ? laneOf(start.taskQueue)
+          : { running: 0, window: undefined };
+      if (lane.window && lane.running >= lane.window.room()) {
         i++;
         continue;
       }
@@ -186,7 +196,9 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
     }
     try {
       await startWorkflow(start);
-      laneOf(start.taskQueue).window.started(start.purchaseId, Date.now());
+      if (start.workflowType === 'purchase') {
+        laneOf(start.taskQueue).window.started(start.purchaseId, Date.now());
+      }
       await deps.sql.query('DELETE FROM workflow_starts WHERE purchase_id = ?', [start.purchaseId]);
     } catch (err) {
       const backoff = Math.min(1000 * 2 ** start.attempts, MAX_BACKOFF_MS);
@@ -210,15 +222,20 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
    */
   async function startWorkflow(start: PendingStart): Promise<void> {
     try {
+      const options = {
+        taskQueue: start.taskQueue,
+        workflowId: start.workflowId,
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      } as const;
       await deps.connection.withDeadline(deadline(), () =>
-        deps.workflows.start(purchase, {
-          taskQueue: start.taskQueue,
-          workflowId: start.workflowId,
-          args: [start.input],
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-          typedSearchAttributes: initialSearchAttributes(start.input),
-        }),
+        start.workflowType === 'purchase'
+          ? deps.workflows.start('purchase', {
+              ...options,
+              args: [start.input],
+              typedSearchAttributes: initialSearchAttributes(start.input),
+            })
+          : deps.workflows.start('refund', { ...options, args: [start.input] }),
       );
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
@@ -250,15 +267,21 @@ export function createWorkflowStarter(deps: StarterDeps): WorkflowStarter {
     });
     for (const row of due) {
       // A row sealed under a key this api lacks stays for an api that has it.
-      const input = await openJson<PurchaseInput>(codec, row.input).catch((err: unknown) => {
-        logger.error({ err, purchaseId: row.purchaseId }, 'outbox row cannot be opened');
-      });
+      const input = await openJson<PurchaseInput & RefundInput>(codec, row.input).catch(
+        (err: unknown) => {
+          logger.error({ err, purchaseId: row.purchaseId }, 'outbox row cannot be opened');
+        },
+      );
       if (!input) continue;
+      const subject: StartSubject =
+        row.workflowType === 'refund'
+          ? { workflowType: 'refund', input }
+          : { workflowType: 'purchase', input };
       enqueue({
+        ...subject,
         purchaseId: row.purchaseId,
         workflowId: row.workflowId,
         taskQueue: row.taskQueue,
-        input,
         attempts: row.attempts,
       });
     }

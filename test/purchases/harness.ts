@@ -5,7 +5,11 @@ import type { Producer } from 'kafkajs';
 import { createApiApp } from '../../api/app';
 import { createWorkflowStarter } from '../../api/purchases/starter';
 import type { PurchaseDeps } from '../../api/purchases/service';
-import { createPaymentActivities, createPurchaseActivities } from '../../activities';
+import {
+  createPaymentActivities,
+  createPurchaseActivities,
+  createRefundActivities,
+} from '../../activities';
 import { SandboxProvider } from '../../activities/provider/sandbox';
 import { dataConverterFor, EncryptionCodec, sealJson } from '../../common/codec';
 import { loadConfig } from '../../common/config';
@@ -90,7 +94,10 @@ export async function startPlatform(
       taskQueue: config.PURCHASES_TASK_QUEUE,
       dataConverter: dataConverterFor(config),
       workflowsPath: require.resolve('../../workflows'),
-      activities: createPurchaseActivities({ prisma, sql, producer, logger }),
+      activities: {
+        ...createPurchaseActivities({ prisma, sql, producer, logger }),
+        ...createRefundActivities({ sql, producer, logger }),
+      },
     }),
   );
   const provider = new SandboxProvider(sandboxUrl, config.PROVIDER_TIMEOUT_MS);
@@ -120,7 +127,10 @@ export async function startPlatform(
     : undefined;
   await starter?.ready();
   const api = starter
-    ? await listen(createApiApp({ prisma, sql, starter, config, logger, search }), 0)
+    ? await listen(
+        createApiApp({ prisma, sql, starter, config, logger, search, workflows: client.workflow }),
+        0,
+      )
     : undefined;
 
   return {
@@ -201,20 +211,37 @@ export async function createProduct(
 export const MERCHANT_KEY = 'sk_test_local';
 export const OTHER_MERCHANT_KEY = 'sk_test_other';
 
-export async function post(
+type Answer = { status: number; headers: Headers; json: Record<string, unknown> };
+type CallOptions = { key?: string | null; apiKey?: string; raw?: string; contentType?: string };
+
+/** POST /v1/purchases with a fresh Idempotency-Key unless told otherwise. */
+export function post(
   platform: Platform,
   body: unknown,
-  options: { key?: string | null; apiKey?: string; raw?: string; contentType?: string } = {},
-): Promise<{ status: number; headers: Headers; json: Record<string, unknown> }> {
+  options: CallOptions = {},
+): Promise<Answer> {
+  return call(platform, 'POST', '/v1/purchases', body, options);
+}
+
+/** Any api call as a merchant; a POST gets a fresh Idempotency-Key unless told otherwise. */
+export async function call(
+  platform: Platform,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  options: CallOptions = {},
+): Promise<Answer> {
   const headers: Record<string, string> = {
     'content-type': options.contentType ?? 'application/json',
   };
   if (options.apiKey !== '') headers.authorization = `Bearer ${options.apiKey ?? MERCHANT_KEY}`;
-  if (options.key !== null) headers['idempotency-key'] = options.key ?? randomUUID();
-  const res = await fetch(`${platform.apiUrl}/v1/purchases`, {
-    method: 'POST',
+  if (method === 'POST' && options.key !== null) {
+    headers['idempotency-key'] = options.key ?? randomUUID();
+  }
+  const res = await fetch(`${platform.apiUrl}${path}`, {
+    method,
     headers,
-    body: options.raw ?? JSON.stringify(body),
+    body: method === 'POST' ? (options.raw ?? JSON.stringify(body ?? {})) : undefined,
   });
   return {
     status: res.status,

@@ -48,6 +48,33 @@ export async function ledger(
     .data;
 }
 
+export interface Movement {
+  id: string;
+  kind: 'charge' | 'authorization' | 'capture' | 'void' | 'refund';
+  amount: number;
+  idempotencyKey: string;
+}
+
+/** The sandbox's movements of one purchase: every key the gateway sends starts with its id. */
+export async function movementsOf(platform: Platform, purchaseId: string): Promise<Movement[]> {
+  const res = await fetch(`${platform.sandboxUrl}/movements`);
+  const { data } = (await res.json()) as { data: Movement[] };
+  return data.filter((m) => m.idempotencyKey.startsWith(`${purchaseId}:`));
+}
+
+/** The money that moved to the merchant for a purchase: charges and captures less refunds. */
+export const netOf = (movements: Movement[]): number =>
+  movements.reduce(
+    (net, m) =>
+      net +
+      (m.kind === 'charge' || m.kind === 'capture'
+        ? m.amount
+        : m.kind === 'refund'
+          ? -m.amount
+          : 0),
+    0,
+  );
+
 /** The operator CLI, compiled (`npm run build`), against the same stack. */
 export async function opsCli(...args: string[]): Promise<string> {
   const { stdout } = await promisify(execFile)(process.execPath, ['dist/ops/cli.js', ...args], {

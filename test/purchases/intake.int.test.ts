@@ -177,6 +177,7 @@ test('when the relay has started a new purchase, then its outbox row is deleted'
   try {
     relay.kick(
       {
+        workflowType: 'purchase',
         purchaseId: row.purchaseId,
         workflowId: row.workflowId,
         taskQueue: row.taskQueue,

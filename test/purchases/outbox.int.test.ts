@@ -98,6 +98,7 @@ test('when a start fails, then the row keeps the error and a later sweep starts 
   try {
     broken.kick(
       {
+        workflowType: 'purchase',
         purchaseId: id,
         workflowId: row.workflowId,
         taskQueue: row.taskQueue,

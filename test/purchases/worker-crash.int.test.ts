@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { eventually } from '../config';
 import type { Platform } from './harness';
-import { createProduct, post, purchaseBody, startPlatform } from './harness';
-import { chargesFor, finalState } from './helpers';
+import { call, createProduct, post, purchaseBody, startPlatform } from './harness';
+import { chargesFor, finalState, movementsOf, netOf } from './helpers';
 
 let platform: Platform;
 beforeAll(async () => {
@@ -46,6 +46,32 @@ test('when the payment worker is killed -9 during a slow charge, then after a re
 
     expect(done.status).toBe('APPROVED');
     expect(await chargesFor(platform, id)).toHaveLength(1);
+  } finally {
+    second.kill('SIGTERM');
+  }
+});
+
+test('when the payment worker is killed -9 during a refund, then after a restart the refund completes once', async () => {
+  const productId = await createProduct(platform.prisma);
+  const first = paymentWorkerProcess();
+  const res = await post(platform, purchaseBody(productId, 'tok_refund_timeout'));
+  const id = res.json.id as string;
+  await finalState(platform, id, ['APPROVED'], 60000);
+  const refund = await call(platform, 'POST', `/v1/purchases/${id}/refunds`, {});
+  expect(refund.status).toBe(202);
+  // The sandbox records the refund before its late answer: the call is now in flight.
+  const refunds = async () => (await movementsOf(platform, id)).filter((m) => m.kind === 'refund');
+  await eventually(async () => ((await refunds()).length === 1 ? true : undefined), 30000);
+
+  first.kill('SIGKILL');
+  await new Promise((resolve) => first.once('exit', resolve));
+  const second = paymentWorkerProcess();
+  try {
+    const done = await finalState(platform, id, ['REFUNDED'], 60000);
+
+    expect(done.amountRefunded).toBe(res.json.amount);
+    expect(await refunds()).toHaveLength(1);
+    expect(netOf(await movementsOf(platform, id))).toBe(0);
   } finally {
     second.kill('SIGTERM');
   }
