@@ -10,7 +10,8 @@ import { loadConfig } from '../../common/config';
  * open payments. The plain names are the first shape (workflow ids from the merchant and
  * Idempotency-Key, payloads in clear); v2-* are purchase-scoped ids with encrypted
  * payloads, recorded with the local development key; v3-* are the `purchase` type, with its
-steps as local activities. Record a new one with:
+ * steps as local activities (v3-captured, v3-voided and v3-authorization-expired are manual
+ * captures, with their updates); refund-* are the `refund` type. Record a new one with:
  *   temporal workflow show --workflow-id <id> --output json > test/replay/histories/<name>.json
  */
 const dir = join(__dirname, 'histories');
