@@ -1,17 +1,29 @@
+import type { WorkflowClient } from '@temporalio/client';
 import type { Express } from 'express';
 import { requireRole } from '../common/auth';
 import { createHttpApp } from '../common/http';
+import { createWebhookStore } from '../webhooks/store';
 import { codecRoutes } from './codec-routes';
 import { purchaseRoutes } from './purchases/routes';
 import type { PurchaseDeps } from './purchases/service';
+import { eventRoutes, webhookEndpointRoutes } from './webhooks/routes';
 
-export function createApiApp(deps: PurchaseDeps): Express {
+export interface ApiDeps extends PurchaseDeps {
+  /** Starts redeliveries on the webhooks task queue. */
+  workflows: Pick<WorkflowClient, 'start'>;
+}
+
+export function createApiApp(deps: ApiDeps): Express {
+  const merchant = requireRole(deps.prisma, 'merchant', deps.config.API_KEY_CACHE_SECONDS);
+  const webhooks = {
+    store: createWebhookStore(deps),
+    workflows: deps.workflows,
+    config: deps.config,
+  };
   return createHttpApp(deps.logger, (app) => {
-    app.use(
-      '/v1/purchases',
-      requireRole(deps.prisma, 'merchant', deps.config.API_KEY_CACHE_SECONDS),
-      purchaseRoutes(deps),
-    );
+    app.use('/v1/purchases', merchant, purchaseRoutes(deps));
+    app.use('/v1/webhook-endpoints', merchant, webhookEndpointRoutes(webhooks));
+    app.use('/v1/events', merchant, eventRoutes(webhooks));
     app.use('/codec', codecRoutes(deps));
   });
 }

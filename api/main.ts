@@ -31,7 +31,15 @@ async function main(): Promise<void> {
   });
   // Bounded by TEMPORAL_START_TIMEOUT_MS; without it the first second's purchases get 503.
   await starter.ready();
-  const app = createApiApp({ prisma, sql, starter, config, logger, search });
+  const app = createApiApp({
+    prisma,
+    sql,
+    starter,
+    config,
+    logger,
+    search,
+    workflows: client.workflow,
+  });
   await serve(
     app,
     {

@@ -174,7 +174,10 @@ test('when Temporal is unreachable, then 503 with Retry-After, nothing is writte
     config,
     logger,
   });
-  const broken = await listen(createApiApp({ ...platform, starter, config, logger }), 0);
+  const broken = await listen(
+    createApiApp({ ...platform, starter, config, logger, workflows: client.workflow }),
+    0,
+  );
   try {
     const res = await fetch(`http://127.0.0.1:${broken.port}/v1/purchases`, {
       method: 'POST',

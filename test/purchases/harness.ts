@@ -120,7 +120,10 @@ export async function startPlatform(
     : undefined;
   await starter?.ready();
   const api = starter
-    ? await listen(createApiApp({ prisma, sql, starter, config, logger, search }), 0)
+    ? await listen(
+        createApiApp({ prisma, sql, starter, config, logger, search, workflows: client.workflow }),
+        0,
+      )
     : undefined;
 
   return {
