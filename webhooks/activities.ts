@@ -1,4 +1,5 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { SCHEMA_VERSION } from '../activities/events';
 import type { Config } from '../common/config';
 import type { Logger } from '../common/logger';
 import {
@@ -11,7 +12,7 @@ import type { DeliveryInput, DeliveryOutcome } from './contract';
 import { fanOut } from './fan-out';
 import type { FanOutDeps } from './fan-out';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER, signWebhook } from './signature';
-import type { DeliveryTarget, WebhookStore } from './store';
+import type { DeliveryTarget, NewEvent, StoredEvent, WebhookStore } from './store';
 import { postWebhook } from './transport';
 
 export interface WebhookActivityDeps {
@@ -49,17 +50,17 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
   const lanes = new EndpointLanes(config.WEBHOOK_ENDPOINT_CONCURRENCY);
   const policy = { production: config.NODE_ENV === 'production' };
 
-  /** Records the disabling as an event of its own and tells the merchant's other endpoints. */
-  async function announceDisabled(endpoint: DeliveryTarget, at: Date): Promise<void> {
+  /** The event recorded if this failure disables the endpoint. */
+  function disabledEvent(endpoint: DeliveryTarget, at: Date): NewEvent {
     const id = `${endpoint.id}:${ENDPOINT_DISABLED_EVENT}:${at.getTime()}`;
-    const event = await store.recordEvent({
+    return {
       id,
       merchantId: endpoint.merchantId,
       type: ENDPOINT_DISABLED_EVENT,
       purchaseId: null,
       payload: {
         eventId: id,
-        schemaVersion: 1,
+        schemaVersion: SCHEMA_VERSION,
         type: ENDPOINT_DISABLED_EVENT,
         occurredAt: at.toISOString(),
         merchantId: endpoint.merchantId,
@@ -69,13 +70,19 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
           failingSince: endpoint.failingSince?.toISOString() ?? at.toISOString(),
         },
       },
-    });
-    logger.warn(
-      { endpointId: endpoint.id, merchantId: endpoint.merchantId },
-      'webhook endpoint disabled',
-    );
+    };
+  }
+
+  /**
+   * Tells the merchant's other endpoints. Best effort: the event is in the log already,
+   * and a retry of this attempt would find the endpoint disabled and stop before here.
+   */
+  async function announce(event: StoredEvent): Promise<void> {
+    logger.warn({ eventId: event.id, merchantId: event.merchantId }, 'webhook endpoint disabled');
     const workflows = deps.workflows ?? Context.current().client.workflow;
-    await fanOut({ store, workflows, config }, event);
+    await fanOut({ store, workflows, config }, event).catch((err: unknown) =>
+      logger.error({ err, eventId: event.id }, 'could not send the endpoint-disabled event'),
+    );
   }
 
   return {
@@ -137,9 +144,13 @@ export function createWebhookActivities(deps: WebhookActivityDeps) {
 
       const now = new Date();
       const disableAfterMs = config.WEBHOOK_DISABLE_AFTER_HOURS * HOUR_MS;
-      if (await store.markFailed(endpoint.id, now, disableAfterMs)) {
-        await announceDisabled(endpoint, now);
-      }
+      const disabled = await store.markFailed(
+        endpoint.id,
+        now,
+        disableAfterMs,
+        disabledEvent(endpoint, now),
+      );
+      if (disabled) await announce(disabled);
       const why = result.error ?? `the endpoint answered ${status}`;
       if (result.refused) {
         throw ApplicationFailure.nonRetryable(why, URL_NOT_PUBLIC);

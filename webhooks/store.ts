@@ -218,23 +218,35 @@ export function createWebhookStore(deps: { prisma: PrismaClient; config: Payload
 
     /**
      * Starts the endpoint's failing streak if none runs, and disables it once the streak
-     * is `disableAfterMs` old. True only for the call that disabled it, so the disabling
-     * is announced once however many attempts fail at the same moment.
+     * is `disableAfterMs` old, recording `announcement` in the same transaction. Returns
+     * the announcement only to the call that disabled it, so the disabling is announced
+     * once however many attempts fail at the same moment.
      */
-    async markFailed(id: string, now: Date, disableAfterMs: number): Promise<boolean> {
+    async markFailed(
+      id: string,
+      now: Date,
+      disableAfterMs: number,
+      announcement: NewEvent,
+    ): Promise<StoredEvent | undefined> {
       await prisma.webhookEndpoint.updateMany({
         where: { id, failingSince: null },
         data: { failingSince: now },
       });
-      const { count } = await prisma.webhookEndpoint.updateMany({
-        where: {
-          id,
-          status: 'enabled',
-          failingSince: { lte: new Date(now.getTime() - disableAfterMs) },
-        },
-        data: { status: 'disabled', disabledAt: now },
+      return prisma.$transaction(async (tx) => {
+        const { count } = await tx.webhookEndpoint.updateMany({
+          where: {
+            id,
+            status: 'enabled',
+            failingSince: { lte: new Date(now.getTime() - disableAfterMs) },
+          },
+          data: { status: 'disabled', disabledAt: now },
+        });
+        if (count === 0) return undefined;
+        const row = await tx.webhookEvent.create({
+          data: { ...announcement, payload: announcement.payload as Prisma.InputJsonValue },
+        });
+        return toEvent(row);
       });
-      return count === 1;
     },
 
     /** Records the event once; a repeat returns the row as first recorded. */
