@@ -8,6 +8,7 @@ import { createLogger } from '../../common/logger';
 import type { SearchEngine } from '../../search/engine';
 import { MAX_ENDPOINTS_PER_MERCHANT } from '../../api/webhooks/service';
 import { idleStarter } from '../purchases/harness';
+import { opsCli } from '../purchases/helpers';
 import type { WebhookPlatform } from './harness';
 import { callApi, startWebhookPlatform } from './harness';
 
@@ -300,4 +301,22 @@ test('when the built package is required by name, then verifyWebhook is its expo
   ]);
 
   expect(stdout.trim()).toBe('function function');
+});
+
+test('when an operator rotates and enables an endpoint with the ops CLI, then the api shows it', async () => {
+  // The compiled CLI (`npm run build`), against the same database.
+  const id = (await create(me.key, good)).json.id as string;
+  await platform.prisma.webhookEndpoint.update({
+    where: { id },
+    data: { status: 'disabled', disabledAt: new Date(), failingSince: new Date() },
+  });
+
+  const secret = (await opsCli('webhooks', 'rotate-secret', id)).trim();
+  await opsCli('webhooks', 'enable', id);
+
+  expect(secret).toMatch(/^whsec_/);
+  const shown = await platform.call(me.key, 'GET', `/v1/webhook-endpoints/${id}`);
+  expect(shown.json).toMatchObject({ status: 'enabled', failingSince: null, disabledAt: null });
+  expect(shown.json.previousSecretExpiresAt).not.toBeNull();
+  await expect(opsCli('webhooks', 'enable', `we_${'0'.repeat(32)}`)).rejects.toThrow(/not found/);
 });
