@@ -98,6 +98,12 @@ export const configSchema = z.object({
   WEBHOOKS_TASK_QUEUE: z.string().min(1).default('webhooks'),
   /** The dispatcher's Kafka consumer group over purchases.events and payments.dlq. */
   WEBHOOK_CONSUMER_GROUP: z.string().min(1).default('webhooks'),
+  /**
+   * Where a consumer group without offsets starts: `earliest` records every event the
+   * topics still hold (nothing published before the first deploy is missed), `latest`
+   * only what comes after.
+   */
+  WEBHOOK_CONSUMER_FROM: z.enum(['earliest', 'latest']).default('earliest'),
   /** One delivery attempt's deadline: connect, send and the answer's status line. */
   WEBHOOK_TIMEOUT_MS: positiveInt.max(30000).default(10000),
   WEBHOOK_RETRY_INITIAL_MS: positiveInt.default(30000),

@@ -41,13 +41,8 @@ export interface DispatcherDeps extends FanOutDeps {
   store: WebhookStore;
   /** For the purchase's status and version, read through its owner (activities/purchases.ts). */
   prisma: PrismaClient;
-  config: FanOutDeps['config'] & Pick<Config, 'WEBHOOK_CONSUMER_GROUP'>;
+  config: FanOutDeps['config'] & Pick<Config, 'WEBHOOK_CONSUMER_GROUP' | 'WEBHOOK_CONSUMER_FROM'>;
   logger: Logger;
-  /**
-   * Where a new consumer group starts: the beginning of the topics (the default, so
-   * events published before the first deploy still land in the log), or their end.
-   */
-  fromBeginning?: boolean;
 }
 
 export interface Dispatcher {
@@ -91,7 +86,7 @@ export async function startDispatcher(deps: DispatcherDeps): Promise<Dispatcher>
   await consumer.connect();
   await consumer.subscribe({
     topics: WEBHOOK_SOURCE_TOPICS,
-    fromBeginning: deps.fromBeginning ?? true,
+    fromBeginning: deps.config.WEBHOOK_CONSUMER_FROM === 'earliest',
   });
   await consumer.run({
     // Partitions are independent (keyed by purchase): a slow start on one holds up only it.

@@ -76,6 +76,8 @@ export async function startWebhookPlatform(
     TEMPORAL_NAMESPACE: TEST_NAMESPACE,
     WEBHOOKS_TASK_QUEUE: `test-webhooks-${suffix}`,
     WEBHOOK_CONSUMER_GROUP: `test-webhooks-${suffix}`,
+    // The shared topics hold every earlier run's events; this group needs only its own.
+    WEBHOOK_CONSUMER_FROM: 'latest',
     WEBHOOK_RETRY_INITIAL_MS: '200',
     WEBHOOK_RETRY_MAX_INTERVAL_MS: '1000',
     ...overrides,
@@ -119,8 +121,6 @@ export async function startWebhookPlatform(
       workflows: client.workflow,
       config,
       logger,
-      // The shared topics hold every earlier run's events; this group needs only its own.
-      fromBeginning: false,
     });
     await dispatcher.ready;
   } catch (err) {
