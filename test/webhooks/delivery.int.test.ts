@@ -1,3 +1,5 @@
+import { deliveryWorkflowId } from '../../webhooks/contract';
+import type { webhookDelivery } from '../../workflows/webhooks';
 import { EVENT_ID_HEADER } from '../../webhooks/signature';
 import { eventually } from '../config';
 import type { Receiver, WebhookPlatform } from './harness';
@@ -241,4 +243,27 @@ test('when an endpoint keeps failing past the disable window, then it is disable
   const attempts = failing.received.length;
   await new Promise((resolve) => setTimeout(resolve, 2000));
   expect(failing.received.length).toBeLessThanOrEqual(attempts + 1);
+});
+
+test('when an endpoint URL is not public at delivery time, then the attempt is refused, logged and not retried', async () => {
+  // As if its name had been re-pointed at the internal network after registration.
+  const { merchantId, key } = await platform.newMerchant();
+  const { endpoint } = await platform.store.createEndpoint(merchantId, {
+    url: 'http://10.0.0.1/hooks',
+    events: ['payment.approved'],
+  });
+
+  const eventId = await platform.publishEvent(merchantId, 'payment.approved');
+
+  const outcome = await eventually(() =>
+    platform.client.workflow
+      .getHandle<typeof webhookDelivery>(deliveryWorkflowId(eventId, endpoint.id))
+      .result(),
+  );
+  expect(outcome.outcome).toBe('gave_up');
+  expect(outcome.outcome === 'gave_up' && outcome.reason).toMatch(/^WebhookUrlNotPublic: /);
+  const log = await deliveriesOf(key, eventId);
+  expect(log).toHaveLength(1);
+  expect(log[0]).toMatchObject({ statusCode: null, latencyMs: 0 });
+  expect(log[0]!.error).toMatch(/10\.0\.0\.1, which is not a public internet address/);
 });
