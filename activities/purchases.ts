@@ -491,3 +491,18 @@ export async function recordRefundOn(
   });
   if (refund.restock) await releaseOn(conn, purchaseId);
 }
+
+/**
+ * A purchase's status and version as they are now, for readers outside the workflow: the
+ * webhook dispatcher puts them in each webhook so a receiver can drop a stale one.
+ */
+export async function purchaseState(
+  prisma: PrismaClient,
+  purchaseId: string,
+): Promise<{ status: PurchaseStatus; version: number } | undefined> {
+  const row = await prisma.purchase.findUnique({
+    where: { id: purchaseId },
+    select: { status: true, version: true },
+  });
+  return row ? { status: row.status as PurchaseStatus, version: row.version } : undefined;
+}

@@ -33,3 +33,13 @@ test('when development uses a local key, then it starts', () => {
     loadConfig({ NODE_ENV: 'development', BENCH_API_KEY: 'sk_test_local' }),
   ).not.toThrow();
 });
+
+test('when no webhook variable is set, then deliveries time out at 10 s and retry and disable after 72 h', () => {
+  expect(loadConfig({})).toMatchObject({
+    WEBHOOK_TIMEOUT_MS: 10000,
+    WEBHOOK_RETRY_HOURS: 72,
+    WEBHOOK_DISABLE_AFTER_HOURS: 72,
+    WEBHOOK_SECRET_GRACE_HOURS: 24,
+  });
+  expect(() => loadConfig({ WEBHOOK_RETRY_HOURS: '0' })).toThrow(/WEBHOOK_RETRY_HOURS/);
+});

@@ -2,6 +2,8 @@ import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
+/** Hours, fractions allowed: tests shrink a 72-hour window to seconds. */
+const hours = z.coerce.number().positive();
 
 /** The payload key of the local stack and the tests; a production service refuses it. */
 const LOCAL_PAYLOAD_KEY = 'yRIavDCmAvMwoQyWJa84yzyX1EY2z7GxV0Gr8uPUfNc=';
@@ -100,6 +102,30 @@ export const configSchema = z.object({
   PAYLOAD_KEY_ID: z.string().regex(KEY_ID).default('local'),
   /** Web UI origins allowed to call the api's codec endpoint from a browser. */
   CODEC_CORS_ORIGINS: origins.default(['http://127.0.0.1:8233', 'http://localhost:8233']),
+  /* Webhooks (docs/webhooks.md). */
+  WEBHOOKS_TASK_QUEUE: z.string().min(1).default('webhooks'),
+  /** The dispatcher's Kafka consumer group over purchases.events and payments.dlq. */
+  WEBHOOK_CONSUMER_GROUP: z.string().min(1).default('webhooks'),
+  /**
+   * Where a consumer group without offsets starts: `earliest` records every event the
+   * topics still hold (nothing published before the first deploy is missed), `latest`
+   * only what comes after.
+   */
+  WEBHOOK_CONSUMER_FROM: z.enum(['earliest', 'latest']).default('earliest'),
+  /** One delivery attempt's deadline: connect, send and the answer's status line. */
+  WEBHOOK_TIMEOUT_MS: positiveInt.max(30000).default(10000),
+  WEBHOOK_RETRY_INITIAL_MS: positiveInt.default(30000),
+  WEBHOOK_RETRY_MAX_INTERVAL_MS: positiveInt.default(3_600_000),
+  /** A delivery is retried this long after its first attempt, then given up. */
+  WEBHOOK_RETRY_HOURS: hours.default(72),
+  /** An endpoint whose attempts have all failed for this long is disabled. */
+  WEBHOOK_DISABLE_AFTER_HOURS: hours.default(72),
+  /** After a rotation the old secret still signs for this long. */
+  WEBHOOK_SECRET_GRACE_HOURS: hours.default(24),
+  /** Deliveries a webhooks worker runs at once; each mostly waits on the network. */
+  WEBHOOK_ACTIVITY_SLOTS: positiveInt.default(100),
+  /** Attempts in flight to one endpoint per worker; more wait, so one slow endpoint cannot fill the slots. */
+  WEBHOOK_ENDPOINT_CONCURRENCY: positiveInt.default(10),
 });
 
 /** The rules between variables, checked once each has parsed. */

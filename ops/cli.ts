@@ -13,6 +13,7 @@ import { readDeadLetters } from './dlq';
 import { migrate } from './migrate';
 import { searchCommand } from './search';
 import { seedLocal } from './seed';
+import { webhooksCommand } from './webhooks';
 
 const USAGE = `usage: node dist/ops/cli.js <command>
   migrate                      apply prisma/migrations
@@ -26,7 +27,11 @@ const USAGE = `usage: node dist/ops/cli.js <command>
                                (<id>: a purchase id, pur_..., or its workflow id, purchase:...;
                                a refund id, re_..., retries or gives up a parked refund)
   search verify [index...]     compare MySQL ids and versions with the search index
-  search reindex <index>       rebuild an index (products | purchases) and swap its alias`;
+  search reindex <index>       rebuild an index (products | purchases) and swap its alias
+  webhooks rotate-secret <endpointId>
+                               print a new signing secret (we_...); the old one signs for
+                               WEBHOOK_SECRET_GRACE_HOURS more
+  webhooks enable <endpointId> enable a disabled endpoint again`;
 
 async function setup(config: Config): Promise<void> {
   const applied = await migrate(config.DATABASE_URL);
@@ -114,6 +119,8 @@ async function main(argv: string[]): Promise<number> {
     for (const done of await registerConnectors(config, dir)) console.log(`registered ${done}`);
   } else if (command === 'search') {
     return searchCommand(config, argv.slice(1));
+  } else if (command === 'webhooks') {
+    return webhooksCommand(config, argv.slice(1));
   } else if (command === 'dlq' && sub === 'list') {
     const letters = await readDeadLetters(createKafka(config.KAFKA_BROKERS, 'gateway-ops'));
     for (const l of letters) console.log(JSON.stringify(l));

@@ -40,7 +40,7 @@ is_running() {
 # keep the normal CPU priority, and the engines and workers behind them run at nice 10.
 # They still get every cycle the request path leaves idle; a burst waits in the outbox.
 BACKGROUND_NICE=10
-BACKGROUND=(kafka connect opensearch temporal process-purchases payment-processing search-indexer)
+BACKGROUND=(kafka connect opensearch temporal process-purchases payment-processing search-indexer webhooks)
 
 # start_daemon NAME CMD...: runs CMD in its own session, logs to $LOG_DIR/NAME.log,
 # records the pid so `down` stops only what `up` started.

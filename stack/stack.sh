@@ -8,7 +8,7 @@ for f in "$REPO_ROOT"/stack/components/*.sh; do
 done
 
 INFRA=(mariadb kafka connect opensearch temporal)
-APPS=(provider-sandbox api produto process-purchases payment-processing search-indexer)
+APPS=(provider-sandbox api produto process-purchases payment-processing search-indexer webhooks)
 READY_TIMEOUT="${READY_TIMEOUT:-180}"
 
 node_deps() {

@@ -127,7 +127,7 @@ describe('docker-compose.yml, as docker-compose resolves it', () => {
     },
   );
 
-  test.each(['api', 'process-purchases', 'payment-processing', 'search-indexer'])(
+  test.each(['api', 'process-purchases', 'payment-processing', 'search-indexer', 'webhooks'])(
     'when %s is scaled to two replicas, then it has no container_name and no fixed host port',
     (name) => {
       // Arrange

@@ -32,7 +32,8 @@ import { startInsert } from './starter';
  */
 
 export interface OperationDeps extends PurchaseDeps {
-  workflows: Pick<WorkflowClient, 'getHandle'>;
+  /** Capture and void updates; webhook redeliveries start workflows. */
+  workflows: Pick<WorkflowClient, 'getHandle' | 'start'>;
 }
 
 export type Decision = { kind: 'capture'; amount?: number } | { kind: 'void' };

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SqlError } from 'mariadb';
 import { newPurchase, purchaseInserts } from '../../activities/purchases';
 import type { Config } from '../../common/config';
+import { decodeCursor, encodeCursor } from '../../common/cursor';
 import { SQL_ERRNO, transact, utcDate } from '../../common/db';
 import type { PrismaClient, SqlPool, Statement } from '../../common/db';
 import { AppError, notFound, unavailable, unprocessable } from '../../common/errors';
@@ -386,18 +387,6 @@ export async function listPurchases(
   const last = page[page.length - 1];
   return {
     data: page.map(toView),
-    nextCursor: rows.length > filter.limit && last ? encodeCursor(last.createdAt, last.id) : null,
+    nextCursor: rows.length > filter.limit && last ? encodeCursor(last) : null,
   };
-}
-
-const encodeCursor = (createdAt: Date, id: string): string =>
-  Buffer.from(`${createdAt.toISOString()}|${id}`).toString('base64url');
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-  const createdAt = new Date(at ?? '');
-  if (!id || Number.isNaN(createdAt.getTime())) {
-    throw new AppError(400, 'invalid_cursor', 'the cursor is not valid');
-  }
-  return { createdAt, id };
 }

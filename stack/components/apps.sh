@@ -10,6 +10,7 @@ app_entry() {
     process-purchases) echo dist/workers/process-purchases.js ;;
     payment-processing) echo dist/workers/payment-processing.js ;;
     search-indexer) echo dist/workers/search-indexer.js ;;
+    webhooks) echo dist/workers/webhooks.js ;;
   esac
 }
 
@@ -30,3 +31,5 @@ worker_polling() {
 }
 process_purchases_ready() { worker_polling process-purchases; }
 payment_processing_ready() { worker_polling payment-processing; }
+# Its dispatcher has joined its consumer group before the worker polls.
+webhooks_ready() { worker_polling webhooks; }
