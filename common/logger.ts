@@ -8,6 +8,11 @@ export const REDACT_PATHS = [
   'token',
   'password',
   'cardNumber',
+  // Webhook signing secrets (whsec_…), current and previous.
+  'secret',
+  'secrets',
+  '*.secret',
+  '*.secrets',
   '*.authorization',
   '*.apiKey',
   '*.token',

@@ -9,6 +9,10 @@ beforeAll(async () => {
   server = createServer((req, res) => {
     requests++;
     if (req.url === '/hang') return;
+    if (req.url === '/trickle') {
+      res.writeHead(200).write('accepted');
+      return;
+    }
     if (req.url === '/big') {
       res.writeHead(500).end('é'.repeat(RESPONSE_BODY_BYTES));
       return;
@@ -49,6 +53,13 @@ test('when the receiver hangs, then the attempt ends at the timeout with an erro
   expect(result).toMatchObject({ error: 'no answer within 500 ms' });
   expect(result.statusCode).toBeUndefined();
   expect(Date.now() - started).toBeLessThan(1500);
+});
+
+test('when the status line comes but the body never ends, then the status is the answer', async () => {
+  const result = await postWebhook(new URL(`${base}/trickle`), '{}', {}, development);
+
+  expect(result).toMatchObject({ statusCode: 200, body: 'accepted' });
+  expect(result.error).toBeUndefined();
 });
 
 test('when nothing listens, then the connection error is the answer', async () => {

@@ -23,9 +23,9 @@ const decoder = new TextDecoder('utf-8', { fatal: false });
 
 /**
  * POSTs `body` to `url`, never throwing: the answer, or the reason there was none. The
- * whole exchange, the status line and the first KiB of the body, must fit in `timeoutMs`;
- * a receiver that hangs is cut off there. Redirects are not followed (they count as a
- * failure), and each call uses a connection of its own.
+ * status line must come within `timeoutMs`, and the call ends there at the latest, with
+ * what of the body's first KiB has come; a receiver that hangs is cut off. Redirects are
+ * not followed (they count as a failure), and each call uses a connection of its own.
  */
 export function postWebhook(
   url: URL,
@@ -54,8 +54,10 @@ export function postWebhook(
       lookup: guardedLookup(options.policy),
       headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
     });
+    // Once the status line is in, it is the answer, even if the body never ends.
+    let answered: Pick<PostResult, 'statusCode' | 'body'> | undefined;
     const timer = setTimeout(
-      () => finish({ error: `no answer within ${options.timeoutMs} ms` }),
+      () => finish(answered ?? { error: `no answer within ${options.timeoutMs} ms` }),
       options.timeoutMs,
     );
     req.on('error', (err: Error) => {
@@ -65,13 +67,16 @@ export function postWebhook(
     req.on('response', (res: IncomingMessage) => {
       const chunks: Buffer[] = [];
       let size = 0;
-      const done = () => {
-        const head = Buffer.concat(chunks).subarray(0, RESPONSE_BODY_BYTES);
-        finish({ statusCode: res.statusCode, body: decoder.decode(head) });
-      };
+      const head = () => ({
+        statusCode: res.statusCode,
+        body: decoder.decode(Buffer.concat(chunks).subarray(0, RESPONSE_BODY_BYTES)),
+      });
+      const done = () => finish(head());
+      answered = head();
       res.on('data', (chunk: Buffer) => {
         chunks.push(chunk);
         size += chunk.length;
+        answered = head();
         if (size >= RESPONSE_BODY_BYTES) done();
       });
       res.on('end', done);
