@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EncryptionCodec, openJson, sealJson } from '../common/codec';
 import type { PayloadKeys } from '../common/codec';
+import type { Config } from '../common/config';
 import type { KeysetPosition } from '../common/cursor';
 import type { PrismaClient } from '../common/db';
 import type { Prisma, WebhookEndpoint } from '../generated/prisma/client';
@@ -100,7 +101,10 @@ const toAttempt = (row: Omit<DeliveryAttempt, 'id'> & { id: bigint }): DeliveryA
 
 export type WebhookStore = ReturnType<typeof createWebhookStore>;
 
-export function createWebhookStore(deps: { prisma: PrismaClient; config: PayloadKeys }) {
+export function createWebhookStore(deps: {
+  prisma: PrismaClient;
+  config: PayloadKeys & Pick<Config, 'TEMPORAL_NAMESPACE'>;
+}) {
   const { prisma } = deps;
   // Secrets are kept sealed under the payload keys: a copy of the table cannot sign.
   const codec = new EncryptionCodec(deps.config);
@@ -123,6 +127,7 @@ export function createWebhookStore(deps: { prisma: PrismaClient; config: Payload
         data: {
           id: newEndpointId(),
           merchantId,
+          namespace: deps.config.TEMPORAL_NAMESPACE,
           url: fields.url,
           events: fields.events,
           secret: await seal(secret),
@@ -189,10 +194,10 @@ export function createWebhookStore(deps: { prisma: PrismaClient; config: Payload
       return count === 1;
     },
 
-    /** The merchant's enabled endpoints subscribed to `type`. */
+    /** The merchant's enabled endpoints subscribed to `type` that this namespace delivers to. */
     async subscribedEndpoints(merchantId: string, type: string): Promise<Endpoint[]> {
       const rows = await prisma.webhookEndpoint.findMany({
-        where: { merchantId, status: 'enabled' },
+        where: { merchantId, status: 'enabled', namespace: deps.config.TEMPORAL_NAMESPACE },
       });
       return rows.map(toEndpoint).filter((e) => e.events.includes(type));
     },
