@@ -226,6 +226,8 @@ test('when no charge was made under a key, then findCharge returns undefined', a
 });
 
 describe('answers the sandbox never gives', () => {
+  const captureOfAuth1 = { authorizationId: 'auth_1', amountMinor: 5, idempotencyKey: 'k' };
+
   /** A provider whose every request, of any method and path, gets this answer. */
   async function startFake(status: number, body: string): Promise<SandboxProvider> {
     const app = createHttpApp(silent, (a) => {
@@ -302,11 +304,7 @@ describe('answers the sandbox never gives', () => {
     };
     const provider = await startFake(201, JSON.stringify(other));
 
-    const captured = provider.capture({
-      authorizationId: 'auth_1',
-      amountMinor: 5,
-      idempotencyKey: 'k',
-    });
+    const captured = provider.capture(captureOfAuth1);
 
     await expect(captured).rejects.toMatchObject({ code: 'malformed_response' });
   });
@@ -330,11 +328,7 @@ describe('answers the sandbox never gives', () => {
   test('when a refusal comes with no error code, then capture throws request_rejected', async () => {
     const provider = await startFake(409, '<html>conflict</html>');
 
-    const captured = provider.capture({
-      authorizationId: 'auth_1',
-      amountMinor: 5,
-      idempotencyKey: 'k',
-    });
+    const captured = provider.capture(captureOfAuth1);
 
     await expect(captured).rejects.toMatchObject({ code: 'request_rejected' });
   });

@@ -36,13 +36,15 @@ const sandboxError = z.object({
   error: z.object({ code: z.string(), message: z.string().optional() }),
 });
 
+/** No answer in time, or no answer to act on (network, 429, 5xx): one outcome for every operation. */
+type Outage = { kind: 'unavailable'; message: string } | { kind: 'timeout'; message: string };
+
 /** What the sandbox answered a POST, as far as charges and movements read it alike. */
 type SandboxAnswer =
-  | { status: 'succeeded'; httpStatus: number; body: unknown }
+  | Outage
+  | { kind: 'succeeded'; httpStatus: number; body: unknown }
   /** A 4xx other than 429 and key reuse: a refusal or a bad request, as the operation reads it. */
-  | { status: 'failed'; httpStatus: number; code: string | undefined; message: string }
-  | { status: 'unavailable'; message: string }
-  | { status: 'timed_out'; message: string };
+  | { kind: 'failed'; httpStatus: number; code: string | undefined; message: string };
 
 /** What a movement answered to a request must hold, or it belongs to another request. */
 interface ExpectedMovement {
@@ -195,7 +197,7 @@ function paymentBody(req: ChargeRequest): Record<string, unknown> {
 
 /** The one place the sandbox's answers to a charge become ours. */
 function toChargeOutcome(answer: SandboxAnswer, req: ChargeRequest): ChargeOutcome {
-  switch (answer.status) {
+  switch (answer.kind) {
     case 'succeeded': {
       const parsed = sandboxCharge.safeParse(answer.body);
       if (!parsed.success) {
@@ -231,9 +233,8 @@ function toChargeOutcome(answer: SandboxAnswer, req: ChargeRequest): ChargeOutco
       }
       throw new ProviderProtocolError('request_rejected', answer.message);
     case 'unavailable':
-      return { kind: 'unavailable', message: answer.message };
-    case 'timed_out':
-      return { kind: 'timeout', message: answer.message };
+    case 'timeout':
+      return answer;
     default: {
       const unreachable: never = answer;
       throw new Error(`unhandled sandbox answer ${JSON.stringify(unreachable)}`);
@@ -243,7 +244,7 @@ function toChargeOutcome(answer: SandboxAnswer, req: ChargeRequest): ChargeOutco
 
 /** The one place the sandbox's answers to an authorization, capture, void or refund become ours. */
 function toMovementOutcome(answer: SandboxAnswer, expected: ExpectedMovement): MovementOutcome {
-  switch (answer.status) {
+  switch (answer.kind) {
     case 'succeeded': {
       const parsed = sandboxMovement.safeParse(answer.body);
       if (!parsed.success) {
@@ -272,9 +273,8 @@ function toMovementOutcome(answer: SandboxAnswer, expected: ExpectedMovement): M
       throw new ProviderProtocolError('request_rejected', answer.message);
     }
     case 'unavailable':
-      return { kind: 'unavailable', message: answer.message };
-    case 'timed_out':
-      return { kind: 'timeout', message: answer.message };
+    case 'timeout':
+      return answer;
     default: {
       const unreachable: never = answer;
       throw new Error(`unhandled sandbox answer ${JSON.stringify(unreachable)}`);
@@ -306,10 +306,10 @@ function toProviderMovement(movement: SandboxMovement): ProviderMovement {
 }
 
 function classifyAnswer(httpStatus: number, body: unknown): SandboxAnswer {
-  if (httpStatus >= 200 && httpStatus < 300) return { status: 'succeeded', httpStatus, body };
+  if (httpStatus >= 200 && httpStatus < 300) return { kind: 'succeeded', httpStatus, body };
   const error = sandboxError.safeParse(body).data?.error;
   const described = `the provider answered ${httpStatus} (${error?.code ?? 'no error code'})`;
-  if (httpStatus === 429 || httpStatus >= 500) return { status: 'unavailable', message: described };
+  if (httpStatus === 429 || httpStatus >= 500) return { kind: 'unavailable', message: described };
   if (httpStatus === 409 && error?.code === 'idempotency_key_reused') {
     throw new ProviderProtocolError(
       'idempotency_key_reused',
@@ -317,20 +317,20 @@ function classifyAnswer(httpStatus: number, body: unknown): SandboxAnswer {
     );
   }
   const detail = error?.message ? `: ${error.message}` : '';
-  return { status: 'failed', httpStatus, code: error?.code, message: `${described}${detail}` };
+  return { kind: 'failed', httpStatus, code: error?.code, message: `${described}${detail}` };
 }
 
-function classifyFailure(err: unknown, timeoutMs: number): SandboxAnswer {
+function classifyFailure(err: unknown, timeoutMs: number): Outage {
   // Duck-typed, not instanceof: fetch's errors may come from another realm (as under jest).
   const { name, message, cause } = fieldsOf(err);
   if (name === 'TimeoutError') {
-    return { status: 'timed_out', message: `no answer within ${timeoutMs} ms` };
+    return { kind: 'timeout', message: `no answer within ${timeoutMs} ms` };
   }
   // fetch reports network failures as "fetch failed" with the socket error as the cause.
   const { code } = fieldsOf(cause);
   const reason =
     typeof code === 'string' ? code : typeof message === 'string' ? message : 'unknown';
-  return { status: 'unavailable', message: `network error: ${reason}` };
+  return { kind: 'unavailable', message: `network error: ${reason}` };
 }
 
 function fieldsOf(value: unknown): {
