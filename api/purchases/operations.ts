@@ -20,7 +20,7 @@ import {
 import type { AuthorizationDecision, RefundInput } from '../../workflows/contract';
 import { requestHash } from './request';
 import type { PurchaseDeps, PurchaseView } from './service';
-import { findKey, isKeyRace, loadView, retryPolicy } from './service';
+import { findKey, isKeyRace, keyExpiry, keyInsert, loadView, retryPolicy } from './service';
 import type { KeyRecord } from './service';
 import { startInsert } from './starter';
 
@@ -55,6 +55,8 @@ async function holdKey(
   key: string,
   purchaseId: string,
   hash: string,
+  /** The caller's read of the key, so the request reads it once. */
+  existing: KeyRecord | undefined,
 ): Promise<{ replayed: boolean }> {
   const check = (record: KeyRecord): { replayed: boolean } => {
     if (record.requestHash !== hash) {
@@ -66,9 +68,7 @@ async function holdKey(
     }
     return { replayed: true };
   };
-  const existing = await findKey(deps, merchantId, key);
   if (existing && existing.expiresAt > new Date()) return check(existing);
-  const expiresAt = new Date(Date.now() + deps.config.IDEMPOTENCY_TTL_HOURS * 3600_000);
   try {
     await deps.sql.query(
       `INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, purchase_id,
@@ -77,7 +77,7 @@ async function holdKey(
          VALUES(request_hash), request_hash), purchase_id = IF(expires_at < CURRENT_TIMESTAMP(3),
          VALUES(purchase_id), purchase_id), expires_at = IF(expires_at < CURRENT_TIMESTAMP(3),
          VALUES(expires_at), expires_at)`,
-      [merchantId, key, hash, purchaseId, expiresAt],
+      [merchantId, key, hash, purchaseId, keyExpiry(deps.config)],
     );
   } catch (err) {
     if (!isKeyRace(err)) throw err;
@@ -111,7 +111,7 @@ export async function decideAuthorization(
       authorized: view.amount,
     });
   }
-  const { replayed } = await holdKey(deps, merchantId, key, purchaseId, hash);
+  const { replayed } = await holdKey(deps, merchantId, key, purchaseId, hash, existing);
 
   const handle = deps.workflows.getHandle(`purchase:${purchaseId}`);
   const updateId = `${decision.kind}:${hash}`;
@@ -241,7 +241,6 @@ export async function createRefund(
   deps.starter.ensureAvailable();
 
   const refundId = `re_${randomUUID().replace(/-/g, '')}`;
-  const expiresAt = new Date(Date.now() + deps.config.IDEMPOTENCY_TTL_HOURS * 3600_000);
   try {
     const kicked = await withTransaction(deps.sql, async (conn) => {
       if (existing) {
@@ -268,11 +267,8 @@ export async function createRefund(
           { refundable: created.refundable },
         );
       }
-      await conn.query(
-        `INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, purchase_id,
-           expires_at, created_at) VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP(3))`,
-        [merchantId, key, hash, purchaseId, expiresAt],
-      );
+      const keyRow = keyInsert(deps.config, { merchantId, key, hash, purchaseId });
+      await conn.query(keyRow.sql, keyRow.values);
       const input: RefundInput = {
         refundId,
         purchaseId,

@@ -114,13 +114,8 @@ export async function createPurchase(
     input,
   };
   const sealed = await deps.starter.seal(input);
-  const expiresAt = new Date(Date.now() + deps.config.IDEMPOTENCY_TTL_HOURS * 3600_000);
   const writes: Statement[] = [
-    {
-      sql: `INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, purchase_id,
-        expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-      values: [merchantId, idempotencyKey, hash, row.id, expiresAt, new Date()],
-    },
+    keyInsert(deps.config, { merchantId, key: idempotencyKey, hash, purchaseId: row.id }),
     ...purchaseInserts(row),
   ];
   // An expired key may be reused: its old row gives way to the new purchase. It is
@@ -151,6 +146,22 @@ export async function createPurchase(
 
   deps.starter.kick(start, leaseUntil);
   return { purchase: toView(row), replayed: false };
+}
+
+/** When a key written now stops being replayed. */
+export const keyExpiry = (config: Config): Date =>
+  new Date(Date.now() + config.IDEMPOTENCY_TTL_HOURS * 3600_000);
+
+/** The insert of an Idempotency-Key, bound to its request and to the purchase it concerns. */
+export function keyInsert(
+  config: Config,
+  key: { merchantId: string; key: string; hash: string; purchaseId: string },
+): Statement {
+  return {
+    sql: `INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, purchase_id,
+      expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    values: [key.merchantId, key.key, key.hash, key.purchaseId, keyExpiry(config), new Date()],
+  };
 }
 
 /** A unique-key collision, or the deadlock InnoDB may report for the same race. */
